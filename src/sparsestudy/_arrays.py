@@ -38,16 +38,22 @@ def as_tensor(
     if isinstance(x, torch.Tensor):
         t = x
     elif isinstance(x, (np.ndarray, list, tuple, numbers.Number, np.generic)):
-        arr = np.asarray(x)
+        try:
+            arr = np.asarray(x)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"{name} must be a rectangular numeric array: {exc}") from None
         if arr.dtype == object or not (
             np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
         ):
             raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
         if np.iscomplexobj(arr):
             raise TypeError(f"{name} must be real-valued, got dtype {arr.dtype}")
-        if arr.dtype not in (np.float32, np.float64):
+        if arr.dtype == np.float16:
+            arr = arr.astype(np.float32)
+        elif arr.dtype not in (np.float32, np.float64):
             arr = arr.astype(np.float64)
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+        # ascontiguousarray turns 0-d into 1-d: restore the shape
+        t = torch.from_numpy(np.ascontiguousarray(arr)).reshape(arr.shape)
     else:
         raise TypeError(
             f"{name} must be a NumPy array or a torch tensor, got {type(x).__name__}"

@@ -43,7 +43,7 @@ def _hard(x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
 def _top_k(x: torch.Tensor, k: int) -> torch.Tensor:
     n = x.shape[-1]
     if k >= n:
-        return x
+        return x.clone()
     if k == 0:
         return torch.zeros_like(x)
     idx = x.abs().topk(k, dim=-1, sorted=False).indices
@@ -59,12 +59,14 @@ def _prep(x: Any, thresh: Any) -> tuple[torch.Tensor, torch.Tensor, bool]:
     if bool((tt < 0).any()):
         raise ValueError("thresh must be non-negative")
     try:
-        torch.broadcast_shapes(xt.shape, tt.shape)
+        fits = torch.broadcast_shapes(xt.shape, tt.shape) == xt.shape
     except RuntimeError:
+        fits = False
+    if not fits:
         raise ValueError(
-            f"thresh of shape {tuple(tt.shape)} does not broadcast against x of shape "
+            f"thresh of shape {tuple(tt.shape)} does not broadcast to x of shape "
             f"{tuple(xt.shape)}"
-        ) from None
+        )
     return xt, tt, numpy_in
 
 
@@ -105,3 +107,46 @@ def top_k(x: Any, k: int) -> Any:
 
 
 __all__ = ["soft_threshold", "nonneg_soft_threshold", "hard_threshold", "top_k"]
+
+
+# --------------------------------------------------------------------------- grouped top-k (pooling)
+def _grouped_top_k(x: torch.Tensor, k: int, window: int) -> torch.Tensor:
+    """Unchecked kernel: ``x`` is ``(..., H, W)`` with ``window`` dividing ``H`` and ``W``."""
+    *lead, h, w = x.shape
+    hb, wb = h // window, w // window
+    blocks = x.reshape(*lead, hb, window, wb, window).transpose(-3, -2)   # (..., hb, wb, w, w)
+    kept = _top_k(blocks.reshape(*lead, hb, wb, window * window), k)
+    return kept.reshape(*lead, hb, wb, window, window).transpose(-3, -2).reshape(x.shape)
+
+
+def grouped_top_k(x: Any, k: int, window: int) -> Any:
+    r"""Keep the ``k`` entries of largest magnitude in each ``window x window`` block of a
+    feature map, zero the rest ("max-k pooling" before the pooling sum).
+
+    Per block this is the Euclidean projection onto :math:`\{y : \|y\|_0 \le k\}` (see
+    :func:`top_k`); the blocks are square, non-overlapping and tile the map (stride =
+    ``window``). For non-negative ``x`` (after a ReLU) and ``k = 1``, summing the result over
+    each block gives ``torch.nn.functional.max_pool2d(x, window)``.
+
+    Parameters
+    ----------
+    x : array (N, C, H, W)
+        Feature maps (NumPy or torch; the same kind is returned, same shape as ``x``).
+    k : int
+        Entries kept per block, ``0 <= k <= window * window``.
+    window : int
+        Block side, ``1 <= window <= min(H, W)``; must divide both ``H`` and ``W``.
+    """
+    numpy_in = is_numpy_like(x)
+    xt = as_tensor(x, "x", ndim=4)
+    h, w = xt.shape[-2:]
+    window = check_int(window, "window", min_value=1)
+    if window > min(h, w):
+        raise ValueError(f"window={window} is larger than the {h}x{w} feature map")
+    if h % window or w % window:
+        raise ValueError(f"window={window} must divide the map's height {h} and width {w}")
+    k = check_int(k, "k", min_value=0, max_value=window * window)
+    return restore(_grouped_top_k(xt, k, window), numpy_in)
+
+
+__all__.append("grouped_top_k")
