@@ -1,0 +1,615 @@
+"""Execute the claim notebooks with papermill, one profile at a time.
+
+Each claim has one notebook, ``notebooks/cNN_<slug>.ipynb`` (claim id ``CNN``). A profile,
+``notebooks/profiles/<profile>.yaml``, maps a notebook's stem to the parameters that override
+the defaults of its ``parameters`` cell; the runner always injects ``profile=<profile>``.
+
+For each notebook the runner
+
+* executes it with papermill (kernel ``python3``, working directory ``notebooks/``) into
+  ``results/<profile>/executed/<stem>.ipynb``, written through a temporary file and moved into
+  place only when the run succeeded;
+* checks that the run wrote a fresh, valid record ``results/<profile>/CNN.json``
+  (:class:`sparsestudy.claims.ClaimRecord`);
+* on failure puts the notebook's previous record back byte for byte (or removes the one a
+  failed first run left behind), keeps the failed executed copy in
+  ``results/<profile>/failed/<stem>.ipynb`` and goes on with the other notebooks;
+* skips a notebook whose cells' sources, resolved parameters and library (every
+  ``sparsestudy/**/*.py`` except the runner, book and command-line modules) are unchanged
+  since its last successful run, as long as its record (unmodified) and executed copy still
+  exist. The fingerprints live in ``results/<profile>/runs.json``.
+
+:func:`run_notebooks` raises :class:`NotebookRunError` (after running every other notebook)
+when any notebook failed; the error lists each failure in one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .claims import VERDICTS, atomic_write_text, project_root
+
+STATE_FILE = "runs.json"
+STATE_VERSION = 1
+KERNEL_NAME = "python3"
+
+_STEM = re.compile(r"^c(\d{2})_[A-Za-z0-9_]+$")
+_PROFILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_CLAIM = re.compile(r"^C\d{2}$")
+#: parameters the runner sets itself; a profile may not override them
+RESERVED_PARAMETERS = ("profile", "output_dir")
+
+
+class NotebookRunError(RuntimeError):
+    """One or more notebooks failed; ``outcomes`` holds every notebook's outcome."""
+
+    def __init__(self, outcomes: list["Outcome"]):
+        self.outcomes = outcomes
+        self.failures = [o for o in outcomes if o.status == "failed"]
+        n = len(self.failures)
+        lines = [f"{n} notebook{'s' if n != 1 else ''} failed:"]
+        lines += [f"  {o.describe()}" for o in self.failures]
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class Notebook:
+    """A claim notebook: ``claim`` is ``"C01"`` for ``notebooks/c01_l1_vs_l2.ipynb``."""
+
+    claim: str
+    stem: str
+    path: Path
+
+
+@dataclass
+class Outcome:
+    """What happened to one notebook in :func:`run_notebooks`.
+
+    ``status`` is ``"ran"``, ``"skipped"`` or ``"failed"``; ``reason`` says why it ran (or why
+    it was skipped). For failures, ``error`` is a one-line message and ``cell_index`` the
+    0-based index of the failing cell in the *source* notebook (``None`` when no cell failed,
+    e.g. the kernel died or the record was missing); ``failed_copy`` is the executed copy kept
+    for inspection.
+    """
+
+    claim: str
+    stem: str
+    status: str
+    reason: str = ""
+    elapsed_s: float = 0.0
+    record: Path | None = None
+    executed: Path | None = None
+    failed_copy: Path | None = None
+    error: str | None = None
+    cell_index: int | None = None
+    exec_count: int | None = None
+    ename: str | None = None
+    evalue: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def describe(self) -> str:
+        """One line, e.g. ``c01_l1_vs_l2 (C01): ran in 12.3 s (notebook changed)``."""
+        head = f"{self.stem} ({self.claim})"
+        if self.status == "skipped":
+            return f"{head}: up to date, skipped"
+        if self.status == "ran":
+            return f"{head}: ran in {self.elapsed_s:.1f} s ({self.reason})"
+        where = f"; failed executed copy: {self.failed_copy}" if self.failed_copy else ""
+        return f"{head}: FAILED - {self.error}{where}"
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def notebooks_dir(root: Path) -> Path:
+    return Path(root) / "notebooks"
+
+
+def results_dir_for(profile: str, root: str | os.PathLike | None = None) -> Path:
+    """``<root>/results/<profile>``: where records, executed copies and runs.json live."""
+    root = Path(root) if root is not None else project_root()
+    return root / "results" / profile
+
+
+def discover_notebooks(root: str | os.PathLike | None = None) -> list[Notebook]:
+    """The claim notebooks ``<root>/notebooks/cNN_<slug>.ipynb``, sorted by claim id."""
+    root = Path(root) if root is not None else project_root()
+    found: dict[str, Notebook] = {}
+    for path in sorted(notebooks_dir(root).glob("c[0-9][0-9]_*.ipynb")):
+        m = _STEM.match(path.stem)
+        if not m:
+            continue
+        claim = f"C{m.group(1)}"
+        if claim in found:
+            raise ValueError(
+                f"two notebooks for claim {claim}: {found[claim].path.name} and {path.name}"
+            )
+        found[claim] = Notebook(claim, path.stem, path)
+    return [found[c] for c in sorted(found)]
+
+
+def available_profiles(root: str | os.PathLike | None = None) -> list[str]:
+    root = Path(root) if root is not None else project_root()
+    return sorted(p.stem for p in (notebooks_dir(root) / "profiles").glob("*.yaml"))
+
+
+def load_profile(profile: str, root: str | os.PathLike | None = None,
+                 notebooks: Iterable[Notebook] | None = None) -> dict[str, dict[str, Any]]:
+    """Read ``notebooks/profiles/<profile>.yaml``: ``{stem: {parameter: value}}``.
+
+    Raises ``ValueError`` for an unknown profile, a malformed file, an entry for a notebook
+    that does not exist, or an entry that tries to set a parameter the runner injects.
+    """
+    import yaml
+
+    root = Path(root) if root is not None else project_root()
+    if not isinstance(profile, str) or not _PROFILE.match(profile):
+        raise ValueError(f"profile must be a plain name like 'quick', got {profile!r}")
+    path = notebooks_dir(root) / "profiles" / f"{profile}.yaml"
+    if not path.is_file():
+        known = ", ".join(available_profiles(root)) or "none"
+        raise ValueError(f"unknown profile {profile!r}: there is no {path} (profiles: {known})")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must map notebook names to parameters, got {type(data).__name__}")
+    stems = {nb.stem for nb in (notebooks if notebooks is not None else discover_notebooks(root))}
+    out: dict[str, dict[str, Any]] = {}
+    for stem, params in data.items():
+        if stem not in stems:
+            raise ValueError(
+                f"{path.name} has parameters for {stem!r}, which is not a notebook in "
+                f"{notebooks_dir(root)} (notebooks: {', '.join(sorted(stems)) or 'none'})"
+            )
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise ValueError(f"{path.name}: {stem} must map parameter names to values")
+        bad = [k for k in params if k in RESERVED_PARAMETERS]
+        if bad:
+            raise ValueError(f"{path.name}: {stem} may not set {bad}; the runner sets them")
+        out[str(stem)] = dict(params)
+    return out
+
+
+def select_notebooks(notebooks: list[Notebook], only: str | Iterable[str] | None) -> list[Notebook]:
+    """Keep the notebooks whose claim id is in ``only`` (``"C01,C03"`` or ``["C01", "C03"]``)."""
+    if only is None:
+        return list(notebooks)
+    if isinstance(only, str):
+        only = only.split(",")
+    wanted = [str(c).strip().upper() for c in only if str(c).strip()]
+    if not wanted:
+        raise ValueError("only must name at least one claim id, e.g. C01")
+    malformed = [c for c in wanted if not _CLAIM.match(c)]
+    if malformed:
+        raise ValueError(f"claim ids look like C01; got {', '.join(malformed)}")
+    known = {nb.claim for nb in notebooks}
+    unknown = [c for c in dict.fromkeys(wanted) if c not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown claim id{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+            f"(notebooks exist for: {', '.join(sorted(known)) or 'none'})"
+        )
+    return [nb for nb in notebooks if nb.claim in set(wanted)]
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def source_fingerprint(path: str | os.PathLike) -> str:
+    """Hash of a notebook's cells (type, source, tags) - not of its outputs or metadata."""
+    with open(path, encoding="utf-8") as fh:
+        nb = json.load(fh)
+    cells = []
+    for cell in nb.get("cells", []):
+        src = cell.get("source", "")
+        if isinstance(src, list):
+            src = "".join(src)
+        tags = sorted(cell.get("metadata", {}).get("tags", []))
+        cells.append([cell.get("cell_type"), src, tags])
+    return _sha(json.dumps(cells, sort_keys=True).encode())
+
+
+def parameters_fingerprint(parameters: Mapping[str, Any]) -> str:
+    return _sha(json.dumps(parameters, sort_keys=True, default=repr).encode())
+
+
+def library_dir() -> Path:
+    """The directory of the ``sparsestudy`` package the kernel imports (this one)."""
+    return Path(__file__).resolve().parent
+
+
+#: modules that run notebooks and build the book; notebooks do not import them, so editing
+#: them does not make the records stale (otherwise a wording change in the scoreboard would
+#: rerun every notebook of the ``full`` profile)
+TOOLING_MODULES = ("cli.py", "book.py", "runner.py")
+
+
+def library_fingerprint(directory: str | os.PathLike | None = None) -> str:
+    """Hash of the path and content of every ``*.py`` file of the library (except the
+    :data:`TOOLING_MODULES` at its top level)."""
+    directory = Path(directory) if directory is not None else library_dir()
+    h = hashlib.sha256()
+    for p in sorted(directory.rglob("*.py")):
+        rel = p.relative_to(directory)
+        if "__pycache__" in rel.parts or rel.as_posix() in TOOLING_MODULES:
+            continue
+        h.update(rel.as_posix().encode() + b"\0")
+        h.update(p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def resolve_parameters(nb: Notebook, profile: str, overrides: Mapping[str, Any],
+                       results_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The parameters papermill injects: the profile's overrides, ``profile`` and, when a
+    results directory is given explicitly, ``output_dir``."""
+    params = dict(overrides)
+    params["profile"] = profile
+    if results_dir is not None:
+        params["output_dir"] = str(Path(results_dir).resolve())
+    return params
+
+
+# --------------------------------------------------------------------------- state
+
+
+def _read_state(results_dir: Path) -> dict[str, Any]:
+    path = results_dir / STATE_FILE
+    empty = {"version": STATE_VERSION, "notebooks": {}}
+    if not path.is_file():
+        return empty
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        print(f"sparsestudy: warning: ignoring unreadable {path}; every notebook will run",
+              file=sys.stderr)
+        return empty
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION \
+            or not isinstance(state.get("notebooks"), dict):
+        return empty
+    return state
+
+
+def _write_state(results_dir: Path, state: dict[str, Any]) -> None:
+    atomic_write_text(results_dir / STATE_FILE, json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+
+def _fingerprints(nb: Notebook, params: Mapping[str, Any], library: str) -> dict[str, str]:
+    return {
+        "source": source_fingerprint(nb.path),
+        "parameters": parameters_fingerprint(params),
+        "library": library,
+    }
+
+
+def _why_run(entry: Mapping[str, Any] | None, fp: Mapping[str, str], record: Path,
+             executed: Path) -> str | None:
+    """Why a notebook needs to run, or ``None`` when it is up to date."""
+    if not entry:
+        return "never run"
+    for key, what in (("source", "notebook changed"), ("parameters", "parameters changed"),
+                      ("library", "library changed")):
+        if entry.get(key) != fp[key]:
+            return what
+    if not record.is_file():
+        return "record missing"
+    if entry.get("record_sha256") != _sha(record.read_bytes()):
+        return "record changed outside the runner"
+    if not executed.is_file():
+        return "executed copy missing"
+    return None
+
+
+def notebook_status(profile: str = "quick", root: str | os.PathLike | None = None,
+                    results_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """``{stem: why it would run}`` for every notebook, ``"up to date"`` when it would not.
+
+    Used by the scoreboard to say when a record no longer matches its notebook.
+    """
+    root = Path(root) if root is not None else project_root()
+    rdir = Path(results_dir) if results_dir is not None else results_dir_for(profile, root)
+    notebooks = discover_notebooks(root)
+    profiles = load_profile(profile, root, notebooks)
+    state = _read_state(rdir)["notebooks"]
+    library = library_fingerprint()
+    out = {}
+    for nb in notebooks:
+        params = resolve_parameters(nb, profile, profiles.get(nb.stem, {}), results_dir)
+        why = _why_run(state.get(nb.stem), _fingerprints(nb, params, library),
+                       rdir / f"{nb.claim}.json", rdir / "executed" / f"{nb.stem}.ipynb")
+        out[nb.stem] = why or "up to date"
+    return out
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _check_parameters(nb: Notebook, params: Mapping[str, Any]) -> None:
+    """Every injected parameter must be declared in the notebook's ``parameters`` cell."""
+    import papermill as pm
+
+    declared = pm.inspect_notebook(str(nb.path))
+    if not declared:
+        raise ValueError(f"{nb.path.name} has no code cell tagged 'parameters' (or it is empty)")
+    unknown = [p for p in params if p not in declared]
+    if unknown:
+        raise ValueError(
+            f"{nb.path.name} does not declare parameter{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)} in its 'parameters' cell (it declares {', '.join(declared)})"
+        )
+
+
+def _source_cell_index(nb_path: Path, executed_index: int) -> int:
+    """Map papermill's cell index (counted with the injected-parameters cell) to the index
+    of the same cell in the source notebook."""
+    with open(nb_path, encoding="utf-8") as fh:
+        cells = json.load(fh).get("cells", [])
+
+    def first_tagged(tag: str) -> int:
+        for i, c in enumerate(cells):
+            if tag in c.get("metadata", {}).get("tags", []):
+                return i
+        return -1
+
+    if first_tagged("injected-parameters") >= 0:  # papermill replaced it in place
+        return executed_index
+    p = first_tagged("parameters")
+    injected_at = p + 1 if p >= 0 else 0
+    return executed_index - 1 if executed_index > injected_at else executed_index
+
+
+def _validate_record(path: Path, claim: str, profile: str, before_mtime: int | None) -> None:
+    if not path.is_file():
+        raise _RecordProblem(f"the notebook finished but wrote no record {path}")
+    if before_mtime is not None and path.stat().st_mtime_ns == before_mtime:
+        raise _RecordProblem(f"the notebook finished but did not rewrite its record {path}")
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise _RecordProblem(f"record {path} is not valid JSON ({exc})") from None
+    if rec.get("claim") != claim:
+        raise _RecordProblem(f"record {path} is for claim {rec.get('claim')!r}, not {claim}")
+    if rec.get("verdict") not in VERDICTS:
+        raise _RecordProblem(f"record {path} has verdict {rec.get('verdict')!r}")
+    if rec.get("profile") != profile:
+        raise _RecordProblem(
+            f"record {path} says profile {rec.get('profile')!r}, not {profile!r} "
+            "(does the notebook pass profile=profile to ClaimRecord?)"
+        )
+
+
+class _RecordProblem(Exception):
+    pass
+
+
+def _restore_record(path: Path, snapshot: bytes | None) -> None:
+    """Put the record back as it was before the run (or remove one the run created)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed atomic write
+        tmp.unlink(missing_ok=True)
+    if snapshot is None:
+        path.unlink(missing_ok=True)
+        return
+    try:
+        if path.read_bytes() == snapshot:
+            return
+    except OSError:
+        pass
+    tmp = path.with_name(f".{path.name}.restore.tmp")
+    tmp.write_bytes(snapshot)
+    os.replace(tmp, path)
+
+
+def _one_line(text: Any, limit: int = 300) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def _results_env(rdir: Path, profile: str):
+    """Run the kernel with ``SPARSESTUDY_RESULTS`` pointing at this run's results folder, so a
+    notebook's default ``output_dir`` (``$SPARSESTUDY_RESULTS/<profile>``) is where the runner
+    looks for its record, whatever the caller's environment says."""
+    old = os.environ.get("SPARSESTUDY_RESULTS")
+    if rdir.name == profile:
+        os.environ["SPARSESTUDY_RESULTS"] = str(rdir.parent.resolve())
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("SPARSESTUDY_RESULTS", None)
+        else:
+            os.environ["SPARSESTUDY_RESULTS"] = old
+
+
+def _run_one(nb: Notebook, params: dict[str, Any], root: Path, rdir: Path, profile: str,
+             kernel_name: str, progress: bool) -> Outcome:
+    import papermill as pm
+
+    record = rdir / f"{nb.claim}.json"
+    executed_dir, failed_dir = rdir / "executed", rdir / "failed"
+    executed = executed_dir / f"{nb.stem}.ipynb"
+    failed_copy = failed_dir / f"{nb.stem}.ipynb"
+    partial = executed_dir / f".{nb.stem}.running.ipynb"
+    outcome = Outcome(nb.claim, nb.stem, "failed", parameters=dict(params))
+
+    try:
+        _check_parameters(nb, params)
+    except Exception as exc:  # a broken notebook or profile is this notebook's failure
+        outcome.error = _one_line(exc)
+        return outcome
+
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    snapshot = record.read_bytes() if record.is_file() else None
+    before_mtime = record.stat().st_mtime_ns if snapshot is not None else None
+    t0 = time.perf_counter()
+    try:
+        with _results_env(rdir, profile):
+            pm.execute_notebook(
+                str(nb.path), str(partial),
+                parameters=params,
+                kernel_name=kernel_name,
+                cwd=str(notebooks_dir(root)),
+                log_output=False,
+                progress_bar={"leave": False, "desc": nb.stem, "position": 1} if progress else False,
+                request_save_on_cell_execute=True,
+                # ipykernel >= 7 warns on every start that TCP is unencrypted (the kernel is local)
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
+        _validate_record(record, nb.claim, profile, before_mtime)
+    except BaseException as exc:
+        outcome.elapsed_s = time.perf_counter() - t0
+        _restore_record(record, snapshot)
+        if partial.is_file():
+            failed_dir.mkdir(parents=True, exist_ok=True)
+            os.replace(partial, failed_copy)
+            outcome.failed_copy = failed_copy
+        if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: stop everything
+            raise
+        if isinstance(exc, pm.PapermillExecutionError):
+            outcome.cell_index = _source_cell_index(nb.path, exc.cell_index)
+            outcome.exec_count = exc.exec_count
+            outcome.ename, outcome.evalue = exc.ename, _one_line(exc.evalue)
+            outcome.error = (f"cell {outcome.cell_index} (In [{exc.exec_count}]) raised "
+                             f"{exc.ename}: {outcome.evalue}")
+        elif isinstance(exc, _RecordProblem):
+            outcome.error = str(exc)
+        else:
+            outcome.ename, outcome.evalue = type(exc).__name__, _one_line(exc)
+            outcome.error = f"{type(exc).__name__}: {outcome.evalue}"
+        return outcome
+
+    os.replace(partial, executed)
+    failed_copy.unlink(missing_ok=True)
+    outcome.status = "ran"
+    outcome.elapsed_s = time.perf_counter() - t0
+    outcome.record, outcome.executed = record, executed
+    return outcome
+
+
+def run_notebooks(
+    profile: str = "quick",
+    only: str | Iterable[str] | None = None,
+    force: bool = False,
+    root: str | os.PathLike | None = None,
+    progress: bool = True,
+    *,
+    results_dir: str | os.PathLike | None = None,
+    raise_on_failure: bool = True,
+    kernel_name: str = KERNEL_NAME,
+) -> list[Outcome]:
+    """Execute the claim notebooks of ``profile`` and return one :class:`Outcome` each.
+
+    Parameters
+    ----------
+    profile : str
+        Name of ``notebooks/profiles/<profile>.yaml`` (``"quick"`` or ``"full"``).
+    only : str or list of str, optional
+        Claim ids to run (``["C01", "C03"]`` or ``"C01,C03"``); default all.
+    force : bool
+        Run even the notebooks that are up to date.
+    root : path, optional
+        Project root (default :func:`sparsestudy.claims.project_root`).
+    progress : bool
+        Show a progress bar over notebooks (and papermill's over cells) on stderr.
+    results_dir : path, optional
+        Where records, executed copies and ``runs.json`` go (default ``<root>/results/<profile>``).
+        When given it is also injected into the notebooks as ``output_dir``.
+    raise_on_failure : bool
+        Raise :class:`NotebookRunError` at the end if any notebook failed (default); otherwise
+        return the outcomes and let the caller look at ``status``.
+
+    Raises
+    ------
+    ValueError
+        Unknown profile or claim id, or a malformed profile file (before anything runs).
+    NotebookRunError
+        After every selected notebook was tried, when at least one failed.
+    """
+    from tqdm.auto import tqdm
+
+    root = Path(root).resolve() if root is not None else project_root()
+    if not notebooks_dir(root).is_dir():
+        raise ValueError(f"{root} has no notebooks/ folder: run sparsestudy inside the project "
+                         "(the folder with _config.yml and pyproject.toml) or pass --root")
+    notebooks = discover_notebooks(root)
+    profiles = load_profile(profile, root, notebooks)
+    selected = select_notebooks(notebooks, only)
+    if not selected:
+        raise ValueError(f"no claim notebooks (cNN_<name>.ipynb) in {notebooks_dir(root)}")
+    rdir = (Path(results_dir).resolve() if results_dir is not None
+            else results_dir_for(profile, root))
+    rdir.mkdir(parents=True, exist_ok=True)
+    state = _read_state(rdir)
+    library = library_fingerprint()
+
+    outcomes: list[Outcome] = []
+    bar = tqdm(selected, desc=f"notebooks ({profile})", unit="nb", disable=not progress,
+               file=sys.stderr, position=0)
+    for nb in bar:
+        bar.set_postfix_str(nb.stem)
+        params = resolve_parameters(nb, profile, profiles.get(nb.stem, {}), results_dir)
+        fp = _fingerprints(nb, params, library)
+        record = rdir / f"{nb.claim}.json"
+        executed = rdir / "executed" / f"{nb.stem}.ipynb"
+        why = _why_run(state["notebooks"].get(nb.stem), fp, record, executed)
+        if why is None and not force:
+            out = Outcome(nb.claim, nb.stem, "skipped", reason="up to date", record=record,
+                          executed=executed, parameters=params)
+        else:
+            out = _run_one(nb, params, root, rdir, profile, kernel_name, progress)
+            out.reason = why or "forced"
+            if out.status == "ran":
+                state["notebooks"][nb.stem] = {
+                    **fp,
+                    "claim": nb.claim,
+                    "resolved_parameters": params,
+                    "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                    "elapsed_s": round(out.elapsed_s, 3),
+                    "record": record.name,
+                    "record_sha256": _sha(record.read_bytes()),
+                    "executed": executed.relative_to(rdir).as_posix(),
+                }
+                _write_state(rdir, state)
+        outcomes.append(out)
+        if progress:
+            bar.write(out.describe(), file=sys.stderr)
+    bar.close()
+
+    if raise_on_failure and any(o.status == "failed" for o in outcomes):
+        raise NotebookRunError(outcomes)
+    return outcomes
+
+
+def outcome_to_dict(outcome: Outcome) -> dict[str, Any]:
+    d = asdict(outcome)
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+__all__ = [
+    "run_notebooks", "notebook_status", "discover_notebooks", "load_profile", "select_notebooks",
+    "results_dir_for", "library_fingerprint", "source_fingerprint", "Notebook", "Outcome",
+    "NotebookRunError",
+]

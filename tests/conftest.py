@@ -1,0 +1,90 @@
+"""Shared fixtures: a throwaway project with a tiny claim notebook (runner and book tests)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Notebook tests (nbval) run the claim notebooks with their default output_dir, which honours
+# SPARSESTUDY_RESULTS: point it at a scratch folder so that tests never touch real results.
+# The kernels nbval starts inherit this environment.
+os.environ.setdefault("SPARSESTUDY_RESULTS", tempfile.mkdtemp(prefix="sparsestudy-test-results-"))
+
+#: the tiny notebook's cells, in source order (the failing cell is index 3)
+TINY_FAIL_CELL = 3
+
+
+def tiny_notebook(claim: str = "C98", title: str = "Tiny claims hold",
+                  save: bool = True) -> nbformat.NotebookNode:
+    """A claim notebook that runs in a second: parameters ``profile, seeds, output_dir, scale,
+    explode``; it saves a record (sub-claim b holds iff scale > 1), glues ``answer = 3.14159 *
+    scale`` and, when ``explode`` is true, raises in cell :data:`TINY_FAIL_CELL` - after the
+    record was saved."""
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    params = new_code_cell(
+        "profile = 'quick'\nseeds = [0]\noutput_dir = None\nscale = 1.0\nexplode = False"
+    )
+    params.metadata["tags"] = ["parameters"]
+    body = (
+        "from myst_nb import glue\n"
+        "from sparsestudy.claims import ClaimRecord\n"
+        f"rec = ClaimRecord({claim!r}, {title!r}, profile=profile, seeds=seeds,\n"
+        "                  parameters={'scale': scale}, output_dir=output_dir,\n"
+        "                  expected=('a', 'b'))\n"
+        "rec.subclaim('a', rule='scale > 0', holds=scale > 0, values={'scale': scale})\n"
+        "rec.subclaim('b', rule='scale > 1', holds=scale > 1, values={'scale': scale})\n"
+        "rec.highlight('answer', 3.14159 * scale)\n"
+        "glue('answer', 3.14159 * scale, display=False)\n"
+    )
+    if save:
+        body += "path = rec.save()\n"
+    nb.cells = [
+        new_markdown_cell(f"# {claim}: {title}\n\nThe answer is {{glue:text}}`answer:.3f`."),
+        params,
+        new_code_cell(body),
+        new_code_cell("if explode:\n    raise RuntimeError('boom in the tiny notebook')"),
+        new_code_cell("print('done', rec.verdict)"),
+    ]
+    assert nb.cells[TINY_FAIL_CELL].source.startswith("if explode")
+    return nb
+
+
+tiny_notebook.fail_cell = TINY_FAIL_CELL
+
+
+@pytest.fixture(name="tiny_notebook", scope="session")
+def tiny_notebook_fixture():
+    """The :func:`tiny_notebook` factory (``tiny_notebook.fail_cell`` is its failing cell)."""
+    return tiny_notebook
+
+
+@pytest.fixture(scope="session")
+def make_project():
+    """``make_project(root, notebooks={stem: NotebookNode}, profiles={name: yaml_text})`` writes
+    a minimal project (``_config.yml``, ``pyproject.toml``, ``notebooks/``) and returns root."""
+
+    def make(root: Path, notebooks: dict | None = None, profiles: dict | None = None) -> Path:
+        root = Path(root)
+        (root / "notebooks" / "profiles").mkdir(parents=True, exist_ok=True)
+        if not (root / "_config.yml").exists():
+            (root / "_config.yml").write_text("title: tiny\n")
+        (root / "pyproject.toml").write_text("[project]\nname = 'tiny'\n")
+        for stem, nb in (notebooks if notebooks is not None
+                         else {"c98_tiny": tiny_notebook()}).items():
+            nbformat.write(nb, root / "notebooks" / f"{stem}.ipynb")
+        for name, text in (profiles if profiles is not None
+                           else {"quick": "c98_tiny:\n  scale: 2.0\n"}).items():
+            (root / "notebooks" / "profiles" / f"{name}.yaml").write_text(text)
+        return root
+
+    return make

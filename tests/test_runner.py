@@ -1,0 +1,294 @@
+"""The notebook runner: parameters, skipping, failures that keep earlier records intact.
+
+The papermill runs use a one-second notebook (tests/conftest.py) in a throwaway project.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import papermill
+import pytest
+
+from sparsestudy import runner
+from sparsestudy.runner import NotebookRunError, notebook_status, run_notebooks
+
+
+_real_library_fingerprint = runner.library_fingerprint
+
+
+def _pinned_library_fingerprint(directory=None):
+    return _real_library_fingerprint(directory) if directory is not None else "pinned"
+
+
+@pytest.fixture(autouse=True)
+def pinned_library(monkeypatch):
+    """The library is being edited while tests run; its fingerprint must not make a notebook
+    rerun between two runs of one test (test_status_... changes it on purpose)."""
+    monkeypatch.setattr(runner, "library_fingerprint", _pinned_library_fingerprint)
+
+
+def _record(root, claim="C98", profile="quick"):
+    return json.loads((root / "results" / profile / f"{claim}.json").read_text())
+
+
+def _run(root, **kw):
+    kw.setdefault("progress", False)
+    return run_notebooks(root=root, **kw)
+
+
+def test_run_skip_rerun_on_parameter_change_and_force(tmp_path, make_project):
+    root = make_project(tmp_path)
+    rdir = root / "results" / "quick"
+
+    [out] = _run(root)
+    assert (out.claim, out.stem, out.status, out.reason) == ("C98", "c98_tiny", "ran", "never run")
+    rec = _record(root)
+    # the profile's override and the injected profile took effect
+    assert rec["parameters"] == {"scale": 2.0}
+    assert rec["profile"] == "quick"
+    assert rec["verdict"] == "supported"
+    assert rec["highlights"]["answer"] == pytest.approx(6.28318)
+    executed = rdir / "executed" / "c98_tiny.ipynb"
+    assert out.executed == executed and out.record == rdir / "C98.json"
+    nb = nbformat.read(executed, as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    assert "scale = 2.0" in injected[0].source and "profile = " in injected[0].source
+    assert any("done supported" in o.get("text", "") for c in nb.cells if c.cell_type == "code"
+               for o in c.outputs)
+    assert not list((rdir / "executed").glob(".*"))  # no temporary file left behind
+    state = json.loads((rdir / "runs.json").read_text())
+    assert state["notebooks"]["c98_tiny"]["resolved_parameters"] == {"scale": 2.0,
+                                                                    "profile": "quick"}
+    first = (rdir / "C98.json").read_bytes()
+
+    [out] = _run(root)
+    assert out.status == "skipped"
+    assert (rdir / "C98.json").read_bytes() == first
+
+    (root / "notebooks" / "profiles" / "quick.yaml").write_text("c98_tiny:\n  scale: 0.5\n")
+    [out] = _run(root)
+    assert (out.status, out.reason) == ("ran", "parameters changed")
+    rec = _record(root)
+    assert rec["parameters"] == {"scale": 0.5}
+    assert rec["verdict"] == "mixed"
+
+    [out] = _run(root)
+    assert out.status == "skipped"
+    [out] = _run(root, force=True)
+    assert (out.status, out.reason) == ("ran", "forced")
+
+
+def test_failure_names_cell_and_keeps_previous_record(tmp_path, make_project, tiny_notebook):
+    root = make_project(tmp_path)
+    rdir = root / "results" / "quick"
+    _run(root)
+    record_before = (rdir / "C98.json").read_bytes()
+    executed_before = (rdir / "executed" / "c98_tiny.ipynb").read_bytes()
+    state_before = (rdir / "runs.json").read_bytes()
+
+    # the failing run saves a *different* record (scale 3) before it raises
+    (root / "notebooks" / "profiles" / "quick.yaml").write_text(
+        "c98_tiny:\n  scale: 3.0\n  explode: true\n")
+    with pytest.raises(NotebookRunError) as info:
+        _run(root)
+    err = info.value
+    [fail] = err.failures
+    assert fail.stem == "c98_tiny" and fail.claim == "C98" and fail.status == "failed"
+    assert fail.cell_index == tiny_notebook.fail_cell
+    assert fail.ename == "RuntimeError" and "boom in the tiny notebook" in fail.evalue
+    msg = str(err)
+    assert "c98_tiny" in msg and f"cell {tiny_notebook.fail_cell}" in msg and "RuntimeError" in msg
+    assert fail.failed_copy == rdir / "failed" / "c98_tiny.ipynb"
+    assert str(fail.failed_copy) in msg
+    failed_nb = nbformat.read(fail.failed_copy, as_version=4)
+    assert any(o.get("ename") == "RuntimeError" for c in failed_nb.cells
+               if c.cell_type == "code" for o in c.outputs)
+
+    # everything from the last successful run is intact
+    assert (rdir / "C98.json").read_bytes() == record_before
+    assert (rdir / "executed" / "c98_tiny.ipynb").read_bytes() == executed_before
+    assert (rdir / "runs.json").read_bytes() == state_before
+    assert not [p for p in rdir.rglob(".*") if p.is_file()]
+
+    # fixing the notebook's parameters runs it again and clears the failed copy
+    (root / "notebooks" / "profiles" / "quick.yaml").write_text("c98_tiny:\n  scale: 3.0\n")
+    [out] = _run(root)
+    assert out.status == "ran"
+    assert _record(root)["parameters"] == {"scale": 3.0}
+    assert not fail.failed_copy.exists()
+
+
+def test_failed_first_run_leaves_no_record_and_the_others_still_run(tmp_path, make_project,
+                                                                   tiny_notebook):
+    root = make_project(
+        tmp_path,
+        notebooks={"c97_first": tiny_notebook("C97", "Claim ninety-seven"),
+                   "c98_tiny": tiny_notebook()},
+        profiles={"quick": "c97_first:\n  explode: true\n"},
+    )
+    outcomes = _run(root, raise_on_failure=False)
+    assert [(o.claim, o.status) for o in outcomes] == [("C97", "failed"), ("C98", "ran")]
+    rdir = root / "results" / "quick"
+    # C97 saved a record before it raised: a record of a failed run must not survive
+    assert not (rdir / "C97.json").exists()
+    assert not (rdir / "executed" / "c97_first.ipynb").exists()
+    assert (rdir / "failed" / "c97_first.ipynb").exists()
+    assert _record(root, "C98")["verdict"] == "mixed"  # scale 1.0: a holds, b fails
+    # `only` selects (case-insensitively, list or comma-separated string); C98 is up to date
+    [out] = _run(root, only="c98")
+    assert (out.claim, out.status) == ("C98", "skipped")
+    notebooks = runner.discover_notebooks(root)
+    assert [nb.claim for nb in runner.select_notebooks(notebooks, "C98, c97")] == ["C97", "C98"]
+    assert [nb.claim for nb in runner.select_notebooks(notebooks, ["C97"])] == ["C97"]
+
+
+def test_results_dir_is_injected_as_output_dir(tmp_path, make_project):
+    root = make_project(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    [out] = _run(root, results_dir=elsewhere)
+    assert out.status == "ran"
+    rec = json.loads((elsewhere / "C98.json").read_text())
+    assert rec["profile"] == "quick"
+    assert (elsewhere / "executed" / "c98_tiny.ipynb").exists()
+    assert not (root / "results").exists()
+    assert out.parameters["output_dir"] == str(elsewhere.resolve())
+
+
+def test_notebook_that_writes_no_record_fails(tmp_path, make_project, tiny_notebook):
+    root = make_project(tmp_path, notebooks={"c98_tiny": tiny_notebook(save=False)})
+    [out] = _run(root, raise_on_failure=False)
+    assert out.status == "failed"
+    assert "wrote no record" in out.error and out.cell_index is None
+    assert not (root / "results" / "quick" / "executed" / "c98_tiny.ipynb").exists()
+
+
+def test_status_reports_what_would_rerun(tmp_path, make_project, monkeypatch):
+    root = make_project(tmp_path)
+    assert notebook_status("quick", root) == {"c98_tiny": "never run"}
+    _run(root)
+    assert notebook_status("quick", root) == {"c98_tiny": "up to date"}
+
+    # outputs and metadata do not count as source; cells do
+    path = root / "notebooks" / "c98_tiny.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="noise")]
+    nb.metadata["extra"] = 1
+    nbformat.write(nb, path)
+    assert notebook_status("quick", root) == {"c98_tiny": "up to date"}
+    nb.cells.append(nbformat.v4.new_code_cell("x = 1"))
+    nbformat.write(nb, path)
+    assert notebook_status("quick", root) == {"c98_tiny": "notebook changed"}
+    nb.cells.pop()
+    nbformat.write(nb, path)
+
+    monkeypatch.setattr(runner, "library_fingerprint", lambda directory=None: "edited")
+    assert notebook_status("quick", root) == {"c98_tiny": "library changed"}
+    monkeypatch.setattr(runner, "library_fingerprint", _pinned_library_fingerprint)
+    assert notebook_status("quick", root) == {"c98_tiny": "up to date"}
+
+    rec = root / "results" / "quick" / "C98.json"
+    rec.write_text(rec.read_text().replace('"quick"', '"quick" '))
+    assert notebook_status("quick", root) == {"c98_tiny": "record changed outside the runner"}
+    rec.unlink()
+    assert notebook_status("quick", root) == {"c98_tiny": "record missing"}
+
+
+def test_library_fingerprint_tracks_library_files_only(tmp_path):
+    lib = tmp_path / "lib"
+    (lib / "sub").mkdir(parents=True)
+    (lib / "a.py").write_text("x = 1\n")
+    (lib / "sub" / "b.py").write_text("y = 2\n")
+    (lib / "runner.py").write_text("tooling\n")
+    fingerprint = _real_library_fingerprint
+    base = fingerprint(lib)
+    (lib / "notes.txt").write_text("not code")
+    (lib / "runner.py").write_text("tooling, edited\n")  # tooling does not make records stale
+    assert fingerprint(lib) == base
+    (lib / "sub" / "b.py").write_text("y = 3\n")
+    assert fingerprint(lib) != base
+
+
+def test_interrupt_or_garbage_record_restores_previous_record(tmp_path, make_project,
+                                                               monkeypatch):
+    root = make_project(tmp_path)
+    rdir = root / "results" / "quick"
+    rdir.mkdir(parents=True)
+    previous = b'{"claim": "C98", "verdict": "supported", "note": "earlier run"}\n'
+    (rdir / "C98.json").write_bytes(previous)
+
+    def half_written(input_path, output_path, **kw):
+        (rdir / "C98.json").write_text('{"claim": "C98", "verd')  # a torn write
+        open(output_path, "w").write("{}")
+        return None
+
+    monkeypatch.setattr(papermill, "execute_notebook", half_written)
+    [out] = _run(root, raise_on_failure=False)
+    assert out.status == "failed" and "not valid JSON" in out.error
+    assert (rdir / "C98.json").read_bytes() == previous
+    assert (rdir / "failed" / "c98_tiny.ipynb").exists()
+
+    def interrupted(input_path, output_path, **kw):
+        (rdir / "C98.json").write_text('{"claim": "C98", "verdict": "mixed"}')
+        (rdir / ".C98.json.abc.tmp").write_text("left by a killed writer")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run(root)
+    assert (rdir / "C98.json").read_bytes() == previous
+    assert not (rdir / ".C98.json.abc.tmp").exists()
+    assert not (rdir / "runs.json").exists()
+
+
+def test_bad_selection_and_profiles_raise_before_running(tmp_path, make_project, monkeypatch):
+    root = make_project(tmp_path)
+
+    def must_not_run(*a, **k):
+        raise AssertionError("papermill must not run")
+
+    monkeypatch.setattr(papermill, "execute_notebook", must_not_run)
+    with pytest.raises(ValueError, match="C42") as info:
+        _run(root, only=["C98", "C42"])
+    assert "C98" in str(info.value)  # says which ids exist
+    with pytest.raises(ValueError, match="look like C01"):
+        _run(root, only="98")
+    with pytest.raises(ValueError, match="at least one"):
+        _run(root, only=[])
+    with pytest.raises(ValueError, match="unknown profile 'huge'.*quick"):
+        _run(root, profile="huge")
+    with pytest.raises(ValueError, match="plain name"):
+        _run(root, profile="../quick")
+
+    profile = root / "notebooks" / "profiles" / "quick.yaml"
+    profile.write_text("c98_tny:\n  scale: 2.0\n")
+    with pytest.raises(ValueError, match="c98_tny"):
+        _run(root)
+    profile.write_text("c98_tiny:\n  output_dir: /tmp/x\n")
+    with pytest.raises(ValueError, match="output_dir"):
+        _run(root)
+    profile.write_text("- just\n- a list\n")
+    with pytest.raises(ValueError, match="must map"):
+        _run(root)
+    profile.write_text("c98_tiny: [unclosed\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        _run(root)
+
+    # a parameter the notebook does not declare is this notebook's failure, found without
+    # running it
+    profile.write_text("c98_tiny:\n  scael: 2.0\n")
+    [out] = _run(root, raise_on_failure=False)
+    assert out.status == "failed" and "scael" in out.error and "declares" in out.error
+
+
+def test_no_notebooks(tmp_path, make_project):
+    root = make_project(tmp_path, notebooks={}, profiles={"quick": ""})
+    with pytest.raises(ValueError, match="no claim notebooks"):
+        _run(root)
+
+
+def test_outside_a_project(tmp_path):
+    with pytest.raises(ValueError, match="no notebooks/ folder"):
+        _run(tmp_path)
