@@ -155,6 +155,15 @@ def _relative_gap(X: torch.Tensor, D: torch.Tensor, Z: torch.Tensor, alpha: floa
     return gap / primal.clamp_min(tiny)
 
 
+def _chunks(n: int, batch_size: int | None, device: torch.device) -> list[slice]:
+    """Slices of at most ``batch_size`` samples: 512 on the CPU (a chunk stays in cache),
+    everything at once on a GPU, unless given."""
+    if batch_size is None:
+        batch_size = 512 if device.type == "cpu" else max(1, n)
+    batch_size = check_int(batch_size, "batch_size", min_value=1)
+    return [slice(i, min(n, i + batch_size)) for i in range(0, n, batch_size)]
+
+
 def _check_common(alpha: Any, max_iter: Any, tol: Any) -> tuple[float, int, float]:
     check_scalar(alpha, "alpha", min_value=0)
     max_iter = check_int(max_iter, "max_iter", min_value=1)
@@ -298,15 +307,12 @@ def lasso(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int =
         raise TypeError(f"nonneg must be a bool, got {type(nonneg).__name__}")
     Xt, Dt, numpy_in = _prepare(X, D, device)
     n, a = Xt.shape[0], Dt.shape[0]
-    if batch_size is None:
-        batch_size = 512 if Xt.device.type == "cpu" else max(1, n)
-    batch_size = check_int(batch_size, "batch_size", min_value=1)
+    chunks = _chunks(n, batch_size, Xt.device)
     Dt = Dt.contiguous()
     DT = Dt.T.contiguous()
     codes = torch.zeros(n, a, dtype=Xt.dtype, device=Xt.device)
     n_iter = 0
-    for start in range(0, n, batch_size):
-        sl = slice(start, min(n, start + batch_size))
+    for sl in chunks:
         z, it = _lars_chunk(Xt[sl], Dt, DT, alpha, nonneg, max_iter)
         codes[sl] = z
         n_iter = max(n_iter, it)
@@ -538,15 +544,12 @@ def omp(X: Any, D: Any, n_nonzero: int | None = None, *, tol: float | None = Non
     if n_nonzero is None:
         n_nonzero = kmax if tol is not None else max(1, f // 10)
     n_nonzero = check_int(n_nonzero, "n_nonzero", min_value=1, max_value=kmax)
-    if batch_size is None:
-        batch_size = 512 if Xt.device.type == "cpu" else max(1, n)
-    batch_size = check_int(batch_size, "batch_size", min_value=1)
+    chunks = _chunks(n, batch_size, Xt.device)
     Dt = Dt.contiguous()
     DT = Dt.T.contiguous()
     codes = torch.zeros(n, a, dtype=Xt.dtype, device=Xt.device)
     n_iter, all_met = 0, True
-    for start in range(0, n, max(1, batch_size)):
-        sl = slice(start, min(n, start + batch_size))
+    for sl in chunks:
         idx, gamma, it, met = _omp_chunk(Xt[sl], Dt, DT, n_nonzero, tol)
         codes[sl].scatter_add_(1, idx, gamma)
         n_iter, all_met = max(n_iter, it), all_met and met
