@@ -36,7 +36,8 @@ def tiny_notebook(claim: str = "C98", title: str = "Tiny claims hold",
     )
     params.metadata["tags"] = ["parameters"]
     body = (
-        "from myst_nb import glue\n"
+        "import numpy as np\n"
+        "from sparsestudy.claims import glue\n"
         "from sparsestudy.claims import ClaimRecord\n"
         f"rec = ClaimRecord({claim!r}, {title!r}, profile=profile, seeds=seeds,\n"
         "                  parameters={'scale': scale}, output_dir=output_dir,\n"
@@ -44,7 +45,7 @@ def tiny_notebook(claim: str = "C98", title: str = "Tiny claims hold",
         "rec.subclaim('a', rule='scale > 0', holds=scale > 0, values={'scale': scale})\n"
         "rec.subclaim('b', rule='scale > 1', holds=scale > 1, values={'scale': scale})\n"
         "rec.highlight('answer', 3.14159 * scale)\n"
-        "glue('answer', 3.14159 * scale, display=False)\n"
+        "glue('answer', np.float64(3.14159) * scale, display=False)  # a NumPy scalar\n"
     )
     if save:
         body += "path = rec.save()\n"

@@ -245,3 +245,27 @@ def test_summary_lists_subclaims(tmp_path):
 def test_default_output_dir_honours_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SPARSESTUDY_RESULTS", str(tmp_path / "elsewhere"))
     assert claims.default_output_dir("quick") == tmp_path / "elsewhere" / "quick"
+
+
+@pytest.mark.parametrize("value, expected", [
+    (np.float64(0.875), 0.875), (np.int64(7), 7), (np.bool_(True), True),
+    (np.array(2.5), 2.5), ("holds", "holds"),
+])
+def test_glue_passes_plain_python_scalars_to_myst_nb(monkeypatch, value, expected):
+    import myst_nb
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, v, display=True: seen.update({name: v}))
+    claims.glue("x", value)
+    assert seen["x"] == expected
+    assert type(seen["x"]) is type(expected)
+
+
+def test_glue_converts_torch_scalars(monkeypatch):
+    import myst_nb
+    import torch
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, v, display=True: seen.update({name: v}))
+    claims.glue("t", torch.tensor(1.5, dtype=torch.float64))
+    assert seen["t"] == 1.5 and type(seen["t"]) is float

@@ -284,6 +284,28 @@ class ClaimRecord:
         return "\n".join(lines)
 
 
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """myst-nb's ``glue``, with NumPy and torch scalars turned into Python numbers first.
+
+    Under NumPy 2 a NumPy scalar's text form is ``np.float64(0.5)``, which myst-nb cannot format:
+    ``{glue:text}`name:.2f``` then fails the book build. Claim notebooks glue through this.
+    """
+    from myst_nb import glue as _glue
+
+    try:
+        import torch
+
+        if isinstance(value, torch.Tensor) and value.ndim == 0:
+            value = value.item()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    _glue(name, value, display=display)
+
+
 def load_records(output_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """All claim records in ``output_dir``, sorted by claim id (unreadable files raise)."""
     out = []
@@ -297,6 +319,6 @@ def load_records(output_dir: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "ClaimRecord", "verdict_from", "load_records", "atomic_write_text", "project_root",
+    "ClaimRecord", "verdict_from", "glue", "load_records", "atomic_write_text", "project_root",
     "SUPPORTED", "MIXED", "NOT_SUPPORTED",
 ]
