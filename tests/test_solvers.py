@@ -239,6 +239,8 @@ def test_solvers_do_not_modify_inputs():
 
 
 # ------------------------------------------------------------------------------------------ OMP
+BACKENDS = ["compiled", "torch"]  # the compiled Batch-OMP (CPU default) and the batched torch path
+
 @pytest.fixture(scope="module")
 def omp_problem():
     rng = np.random.default_rng(50)
@@ -248,9 +250,10 @@ def omp_problem():
 
 
 @pytest.mark.parametrize("k", [1, 3, 8])
-def test_omp_matches_sklearn(omp_problem, k):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_omp_matches_sklearn(omp_problem, k, backend):
     X, D = omp_problem
-    res = omp(X, D, k)
+    res = omp(X, D, k, backend=backend)
     ref = orthogonal_mp(D.T, X.T, n_nonzero_coefs=k).T
     np.testing.assert_array_equal(res.codes != 0, ref != 0)
     np.testing.assert_allclose(res.codes, ref, rtol=0, atol=1e-8)
@@ -260,12 +263,13 @@ def test_omp_matches_sklearn(omp_problem, k):
     np.testing.assert_allclose(res.codes, gram, rtol=0, atol=1e-8)
 
 
-def test_omp_tol_matches_sklearn(omp_problem):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_omp_tol_matches_sklearn(omp_problem, backend):
     X, D = omp_problem
     X = X[:80]
     energy = np.sum(X**2, axis=1)
     for tol in (0.5 * energy.min(), 0.1 * np.median(energy)):
-        res = omp(X, D, tol=tol)
+        res = omp(X, D, tol=tol, backend=backend)
         ref = orthogonal_mp(D.T, X.T, tol=tol).T
         np.testing.assert_array_equal(res.codes != 0, ref != 0)
         np.testing.assert_allclose(res.codes, ref, rtol=0, atol=1e-8)
@@ -277,9 +281,10 @@ def test_omp_tol_matches_sklearn(omp_problem):
         assert res.n_iter == np.count_nonzero(res.codes, axis=1).max()
 
 
-def test_omp_residual_orthogonal_to_selected_atoms(omp_problem):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_omp_residual_orthogonal_to_selected_atoms(omp_problem, backend):
     X, D = omp_problem
-    Z = omp(X, D, 6).codes
+    Z = omp(X, D, 6, backend=backend).codes
     R = X - Z @ D
     for i in range(X.shape[0]):
         supp = np.flatnonzero(Z[i])
@@ -290,13 +295,14 @@ def test_omp_residual_orthogonal_to_selected_atoms(omp_problem):
         np.testing.assert_allclose(Z[i, supp], coef, atol=1e-10)
 
 
-def test_omp_greedy_choice_brute_force():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_omp_greedy_choice_brute_force(backend):
     # the first atom is the most correlated one; the second minimises the LS residual among
     # the remaining atoms only in the orthogonalised sense: check the first step exactly
     rng = np.random.default_rng(51)
     D = unit_dictionary(rng, 9, 6)
     X = rng.standard_normal((40, 6))
-    Z = omp(X, D, 1).codes
+    Z = omp(X, D, 1, backend=backend).codes
     for i in range(40):
         j = np.argmax(np.abs(D @ X[i]))
         assert np.flatnonzero(Z[i]).tolist() == [j]
@@ -311,7 +317,8 @@ def _incoherent_dictionary(f=64):
     return np.vstack([np.eye(f), C.T])
 
 
-def test_omp_recovers_exactly_sparse_signals():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_omp_recovers_exactly_sparse_signals(backend):
     D = _incoherent_dictionary(64)
     G = D @ D.T
     mu = np.abs(G - np.diag(np.diag(G))).max()
@@ -322,51 +329,55 @@ def test_omp_recovers_exactly_sparse_signals():
     for i in range(100):
         supp = rng.choice(D.shape[0], k, replace=False)
         Z[i, supp] = rng.choice([-1, 1], k) * rng.uniform(0.5, 2, k)
-    res = omp(Z @ D, D, k)
+    res = omp(Z @ D, D, k, backend=backend)
     np.testing.assert_array_equal(res.codes != 0, Z != 0)
     np.testing.assert_allclose(res.codes, Z, atol=1e-10)
     # tol mode stops as soon as the signal is explained
-    res_tol = omp(Z @ D, D, tol=1e-12)
+    res_tol = omp(Z @ D, D, tol=1e-12, backend=backend)
     np.testing.assert_allclose(res_tol.codes, Z, atol=1e-10)
 
 
-def test_omp_batch_size_identical(omp_problem):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_omp_batch_size_identical(omp_problem, backend):
     X, D = omp_problem
     # chunks run the same computation; batched BLAS may round the last bit differently for
     # different chunk sizes, so supports must be identical and values equal to rounding
     X = X[:60]
-    full = omp(X, D, 5, batch_size=X.shape[0])
+    full = omp(X, D, 5, batch_size=X.shape[0], backend=backend)
     for bs in (1, 7, 32):
-        chunked = omp(X, D, 5, batch_size=bs)
+        chunked = omp(X, D, 5, batch_size=bs, backend=backend)
         np.testing.assert_array_equal(chunked.codes != 0, full.codes != 0)
         np.testing.assert_allclose(chunked.codes, full.codes, rtol=1e-13, atol=1e-13)
         assert chunked.n_iter == full.n_iter
-    np.testing.assert_array_equal(omp(X, D, 5).codes, full.codes)
+    np.testing.assert_array_equal(omp(X, D, 5, backend=backend).codes, full.codes)
     tol = 0.2 * np.median(np.sum(X**2, axis=1))
-    a, b = omp(X, D, tol=tol, batch_size=13), omp(X, D, tol=tol, batch_size=60)
+    a = omp(X, D, tol=tol, batch_size=13, backend=backend)
+    b = omp(X, D, tol=tol, batch_size=60, backend=backend)
     np.testing.assert_array_equal(a.codes != 0, b.codes != 0)
     np.testing.assert_allclose(a.codes, b.codes, rtol=1e-13, atol=1e-13)
     assert a.n_iter == b.n_iter and a.converged == b.converged
 
 
-def test_omp_float32_and_torch(omp_problem):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_omp_float32_and_torch(omp_problem, backend):
     X, D = omp_problem
-    ref = omp(X, D, 4).codes
-    r32 = omp(X.astype(np.float32), D.astype(np.float32), 4).codes
+    ref = omp(X, D, 4, backend=backend).codes
+    r32 = omp(X.astype(np.float32), D.astype(np.float32), 4, backend=backend).codes
     assert r32.dtype == np.float32
     same = np.all((r32 != 0) == (ref != 0), axis=1)
     assert same.mean() > 0.95  # near-ties may flip a late choice in single precision
     np.testing.assert_allclose(r32[same], ref[same], atol=1e-4)
-    rt = omp(torch.from_numpy(X), torch.from_numpy(D), 4).codes
+    rt = omp(torch.from_numpy(X), torch.from_numpy(D), 4, backend=backend).codes
     assert isinstance(rt, torch.Tensor)
     np.testing.assert_allclose(rt.numpy(), ref, atol=1e-12)
 
 
-def test_omp_zero_signal_and_full_support():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_omp_zero_signal_and_full_support(backend):
     rng = np.random.default_rng(53)
     D = unit_dictionary(rng, 6, 4)
     X = np.vstack([np.zeros(4), rng.standard_normal(4)])
-    res = omp(X, D, 4)
+    res = omp(X, D, 4, backend=backend)
     np.testing.assert_array_equal(res.codes[0], 0.0)
     # with as many atoms as features the fit is exact
     np.testing.assert_allclose(res.codes[1] @ D, X[1], atol=1e-10)

@@ -19,6 +19,8 @@ from sklearn.linear_model import Lasso, lars_path
 
 from sparsestudy.solvers import fista, lasso, lasso_objective, omp
 
+BACKENDS = ["compiled", "torch"]  # the compiled per-signal kernels (CPU default), batched torch
+
 
 def unit_dictionary(rng, n_atoms, n_features):
     D = rng.standard_normal((n_atoms, n_features))
@@ -51,10 +53,11 @@ def penalty(X, D, frac):
 
 @pytest.mark.parametrize("nonneg", [False, True])
 @pytest.mark.parametrize("seed,frac", [(0, 0.05), (1, 0.2), (2, 0.5)])
-def test_lasso_matches_sklearn(seed, frac, nonneg):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lasso_matches_sklearn(seed, frac, nonneg, backend):
     X, D = sparse_problem(seed)
     alpha = penalty(X, D, frac)
-    res = lasso(X, D, alpha, nonneg=nonneg, tol=1e-10)
+    res = lasso(X, D, alpha, nonneg=nonneg, tol=1e-10, backend=backend)
     ref = sklearn_lasso(X, D, alpha, nonneg)
     ours, theirs = lasso_objective(X, D, res.codes, alpha), lasso_objective(X, D, ref, alpha)
     np.testing.assert_allclose(ours, theirs, rtol=1e-9)
@@ -65,10 +68,11 @@ def test_lasso_matches_sklearn(seed, frac, nonneg):
         assert np.all(res.codes >= 0)
 
 
-def test_lasso_is_the_end_of_sklearns_lars_path():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lasso_is_the_end_of_sklearns_lars_path(backend):
     X, D = sparse_problem(3, n=10)
     alpha = penalty(X, D, 0.1)
-    res = lasso(X, D, alpha, tol=0.0 + 1e-12)
+    res = lasso(X, D, alpha, tol=0.0 + 1e-12, backend=backend)
     for i, x in enumerate(X):
         # lars_path's objective is 1/(2 n) ||y - Xw||^2 + alpha ||w||_1 with n = n_features
         _, _, coefs = lars_path(D.T, x, method="lasso", alpha_min=alpha / D.shape[1])
@@ -76,7 +80,8 @@ def test_lasso_is_the_end_of_sklearns_lars_path():
 
 
 @pytest.mark.parametrize("nonneg", [False, True])
-def test_certified_gap_bounds_suboptimality(nonneg):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_certified_gap_bounds_suboptimality(nonneg, backend):
     # a path cut short by max_iter leaves a real gap: it must bound F(z) - F(z*) relative to F(z)
     X, D = sparse_problem(4, n=30, k=8)
     alpha = penalty(X, D, 0.05)
@@ -85,65 +90,69 @@ def test_certified_gap_bounds_suboptimality(nonneg):
         res = fista(X, D, alpha, nonneg=nonneg, max_iter=max_iter, tol=0)
         F = lasso_objective(X, D, res.codes, alpha)
         assert np.all((F - opt) / F <= res.gap * (1 + 1e-9) + 1e-12)
-    res = lasso(X, D, alpha, nonneg=nonneg, tol=1e-8)
+    res = lasso(X, D, alpha, nonneg=nonneg, tol=1e-8, backend=backend)
     F = lasso_objective(X, D, res.codes, alpha)
     assert np.all((F - opt) / F <= res.gap + 1e-12)
     assert np.all(res.gap <= 1e-8)
 
 
-def test_lasso_polish_when_the_path_is_cut():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lasso_polish_when_the_path_is_cut(backend):
     # max_iter=2 path steps cannot reach alpha for most samples; the FISTA polish certifies them
     X, D = sparse_problem(5, n=30, k=6)
     alpha = penalty(X, D, 0.05)
-    res = lasso(X, D, alpha, max_iter=2, tol=1e-7)
+    res = lasso(X, D, alpha, max_iter=2, tol=1e-7, backend=backend)
     assert res.converged and np.all(res.gap <= 1e-7)
-    ref = lasso(X, D, alpha, tol=1e-12)
+    ref = lasso(X, D, alpha, tol=1e-12, backend=backend)
     np.testing.assert_allclose(lasso_objective(X, D, res.codes, alpha),
                                lasso_objective(X, D, ref.codes, alpha), rtol=2e-7)
 
 
-def test_lasso_chunks_and_types_agree():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lasso_chunks_and_types_agree(backend):
     X, D = sparse_problem(6, n=70)
     alpha = penalty(X, D, 0.1)
-    full = lasso(X, D, alpha, batch_size=70).codes
+    full = lasso(X, D, alpha, batch_size=70, backend=backend).codes
     for bs in (1, 9, 32):
-        np.testing.assert_allclose(lasso(X, D, alpha, batch_size=bs).codes, full, atol=1e-12)
-    rt = lasso(torch.from_numpy(X), torch.from_numpy(D), alpha)
+        np.testing.assert_allclose(lasso(X, D, alpha, batch_size=bs, backend=backend).codes, full, atol=1e-12)
+    rt = lasso(torch.from_numpy(X), torch.from_numpy(D), alpha, backend=backend)
     assert isinstance(rt.codes, torch.Tensor) and isinstance(rt.gap, torch.Tensor)
     np.testing.assert_allclose(rt.codes.numpy(), full, atol=1e-12)
-    r32 = lasso(X.astype(np.float32), D.astype(np.float32), alpha, tol=1e-4)
+    r32 = lasso(X.astype(np.float32), D.astype(np.float32), alpha, tol=1e-4, backend=backend)
     assert r32.codes.dtype == np.float32
     np.testing.assert_allclose(r32.codes, full, atol=1e-3)
 
 
-def test_lasso_edge_cases_and_validation():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lasso_edge_cases_and_validation(backend):
     X, D = sparse_problem(7, n=5)
     big = float(np.abs(X @ D.T).max()) * 1.01
-    np.testing.assert_array_equal(lasso(X, D, big).codes, 0.0)     # above lambda_max: zero
+    np.testing.assert_array_equal(lasso(X, D, big, backend=backend).codes, 0.0)     # above lambda_max: zero
     Xz = np.vstack([np.zeros(X.shape[1]), X[0]])
-    np.testing.assert_array_equal(lasso(Xz, D, 0.1).codes[0], 0.0)
+    np.testing.assert_array_equal(lasso(Xz, D, 0.1, backend=backend).codes[0], 0.0)
     with pytest.raises(ValueError, match="alpha"):
-        lasso(X, D, -1.0)
+        lasso(X, D, -1.0, backend=backend)
     with pytest.raises(ValueError, match="max_iter"):
-        lasso(X, D, 0.1, max_iter=0)
+        lasso(X, D, 0.1, max_iter=0, backend=backend)
     with pytest.raises(TypeError, match="nonneg"):
-        lasso(X, D, 0.1, nonneg=1)
+        lasso(X, D, 0.1, nonneg=1, backend=backend)
     with pytest.raises(ValueError, match="batch_size"):
-        lasso(X, D, 0.1, batch_size=0)
+        lasso(X, D, 0.1, batch_size=0, backend=backend)
     with pytest.raises(ValueError, match="features"):
-        lasso(X[:, :5], D, 0.1)
+        lasso(X[:, :5], D, 0.1, backend=backend)
 
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10**6), frac=st.floats(0.02, 0.9), nonneg=st.booleans(),
        a=st.integers(3, 40), f=st.integers(2, 16))
-def test_lasso_optimality_property(seed, frac, nonneg, a, f):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lasso_optimality_property(seed, frac, nonneg, a, f, backend):
     # KKT: |d_j r| <= alpha everywhere, = alpha with the code's sign on the support
     rng = np.random.default_rng(seed)
     D = unit_dictionary(rng, a, f)
     X = rng.standard_normal((6, f))
     alpha = penalty(X, D, frac)
-    res = lasso(X, D, alpha, nonneg=nonneg, tol=1e-9)
+    res = lasso(X, D, alpha, nonneg=nonneg, tol=1e-9, backend=backend)
     assert res.converged
     C = (X - res.codes @ D) @ D.T
     scale = alpha * (1 + 1e-6) + 1e-9
@@ -157,15 +166,106 @@ def test_lasso_optimality_property(seed, frac, nonneg, a, f):
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10**6), k=st.integers(1, 6), bs=st.integers(1, 20))
-def test_omp_qr_path_equals_least_squares_on_its_support(seed, k, bs):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_omp_qr_path_equals_least_squares_on_its_support(seed, k, bs, backend):
     # the QR form: codes are the LS fit on the chosen atoms, chunking changes nothing
     rng = np.random.default_rng(seed)
     D = unit_dictionary(rng, 25, 12)
     X = rng.standard_normal((20, 12))
-    Z = omp(X, D, k, batch_size=bs).codes
-    np.testing.assert_allclose(Z, omp(X, D, k, batch_size=20).codes, atol=1e-12)
+    Z = omp(X, D, k, batch_size=bs, backend=backend).codes
+    np.testing.assert_allclose(Z, omp(X, D, k, batch_size=20, backend=backend).codes, atol=1e-12)
     for i in range(X.shape[0]):
         supp = np.flatnonzero(Z[i])
         assert supp.size == k
         coef, *_ = np.linalg.lstsq(D[supp].T, X[i], rcond=None)
         np.testing.assert_allclose(Z[i, supp], coef, atol=1e-9)
+
+
+# ------------------------------------------------------------- the compiled and torch backends
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10**6), k=st.integers(1, 8), frac=st.floats(0.02, 0.5),
+       nonneg=st.booleans(), a=st.integers(2, 60), f=st.integers(2, 24))
+def test_backends_agree(seed, k, frac, nonneg, a, f):
+    # two implementations of one algorithm: same OMP supports and codes, same lasso optimum
+    rng = np.random.default_rng(seed)
+    D = unit_dictionary(rng, a, f)
+    X = rng.standard_normal((15, f))
+    k = min(k, a, f)
+    zc, zt = omp(X, D, k, backend="compiled").codes, omp(X, D, k, backend="torch").codes
+    same = np.all((zc != 0) == (zt != 0), axis=1)
+    assert same.mean() >= 0.8              # an exact tie may break either way in the last bit
+    np.testing.assert_allclose(zc[same], zt[same], atol=1e-8)
+    for Z in (zc, zt):                     # and either way the codes are OMP's LS fits
+        R = X - Z @ D
+        assert np.all(np.abs(np.sum(Z * (R @ D.T), axis=1)) <= 1e-8)
+    alpha = penalty(X, D, frac)
+    lc = lasso(X, D, alpha, nonneg=nonneg, tol=1e-9, backend="compiled")
+    lt = lasso(X, D, alpha, nonneg=nonneg, tol=1e-9, backend="torch")
+    assert lc.converged and lt.converged
+    np.testing.assert_allclose(lasso_objective(X, D, lc.codes, alpha),
+                               lasso_objective(X, D, lt.codes, alpha), rtol=1e-8)
+
+
+def test_compiled_results_do_not_depend_on_threads():
+    X, D = sparse_problem(8, n=300, f=16, a=40)
+    alpha = penalty(X, D, 0.1)
+    before = torch.get_num_threads()
+    try:
+        out = {}
+        for nt in (1, 2):
+            torch.set_num_threads(nt)
+            out[nt] = (omp(X, D, 5).codes, lasso(X, D, alpha).codes)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(out[1][0], out[2][0])
+    np.testing.assert_array_equal(out[1][1], out[2][1])
+
+
+def test_run_blocks_covers_every_row_once():
+    from sparsestudy._compiled import run_blocks
+    seen = np.zeros(1000, dtype=int)
+
+    def kernel(arr, start, stop):
+        arr[start:stop] += 1
+
+    for nt in (1, 2, 3, 7):
+        seen[:] = 0
+        run_blocks(kernel, 1000, nt, seen)
+        np.testing.assert_array_equal(seen, 1)
+
+
+def test_backend_validation():
+    X, D = sparse_problem(9, n=4)
+    for fn in (lambda b: omp(X, D, 2, backend=b), lambda b: lasso(X, D, 0.1, backend=b)):
+        for bad in ("numba", None, 1):
+            with pytest.raises(ValueError, match="backend"):
+                fn(bad)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_singular_active_sets_are_certified(backend):
+    # repeated atoms make active Gram matrices singular: the path stops and FISTA finishes,
+    # with finite codes and a certified gap (the torch path used to return NaN here)
+    X, D = sparse_problem(10, n=12, f=10, a=20)
+    Dd = np.vstack([D, D[:5], -D[5:8]])
+    alpha = penalty(X, Dd, 0.1)
+    res = lasso(X, Dd, alpha, tol=1e-7, backend=backend)
+    assert np.all(np.isfinite(res.codes)) and res.converged and np.all(res.gap <= 1e-7)
+    ref = lasso(X, D, alpha, tol=1e-10, backend=backend)     # same optimum without the copies
+    np.testing.assert_allclose(lasso_objective(X, Dd, res.codes, alpha),
+                               lasso_objective(X, D, ref.codes, alpha), rtol=1e-6)
+    Z = omp(X, Dd, 6, backend=backend).codes                 # OMP never picks a copy twice
+    assert np.all(np.count_nonzero(Z, axis=1) == 6)
+    R = X - Z @ Dd
+    assert np.all(np.abs(R @ Dd.T)[Z != 0] <= 1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inputs_requiring_grad_are_accepted(backend):
+    X, D = sparse_problem(11, n=6)
+    Xt = torch.from_numpy(X).requires_grad_()
+    Dt = torch.from_numpy(D).requires_grad_()
+    np.testing.assert_allclose(omp(Xt, Dt, 3, backend=backend).codes.detach().numpy(),
+                               omp(X, D, 3, backend=backend).codes, atol=1e-12)
+    np.testing.assert_allclose(lasso(Xt, Dt, 0.1, backend=backend).codes.detach().numpy(),
+                               lasso(X, D, 0.1, backend=backend).codes, atol=1e-12)

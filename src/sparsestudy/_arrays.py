@@ -78,9 +78,17 @@ def as_tensor(
         raise ValueError(
             f"{name} must have at least {min_ndim} dimensions, got shape {tuple(t.shape)}"
         )
-    if check_finite and not bool(torch.isfinite(t).all()):
+    if check_finite and t.numel() and not _all_finite(t):
         raise ValueError(f"{name} contains NaN or infinite values")
     return t
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    """Whether every entry is finite: ``max |t|`` is finite exactly then (NaN propagates through
+    ``amax``), and it is one reduction instead of a boolean tensor (several times faster)."""
+    if not t.is_floating_point():
+        return True
+    return bool(torch.isfinite(t.detach().abs().amax()))
 
 
 def restore(t: torch.Tensor, like_numpy: bool) -> Any:

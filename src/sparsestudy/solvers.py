@@ -38,6 +38,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from . import _compiled
 from ._arrays import as_tensor, check_int, check_scalar, common_dtype, is_numpy_like, restore
 from .prox import _hard, _nonneg_soft, _soft, _top_k
 
@@ -171,6 +172,33 @@ def _check_common(alpha: Any, max_iter: Any, tol: Any) -> tuple[float, int, floa
     return float(alpha), max_iter, float(tol)
 
 
+_BACKENDS = ("auto", "compiled", "torch")
+_NP_DTYPE = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+def _use_compiled(backend: Any, X: torch.Tensor) -> bool:
+    """Whether to run the compiled per-signal kernel (CPU) rather than the batched torch path."""
+    if not isinstance(backend, str) or backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+    if backend == "compiled" and X.device.type != "cpu":
+        raise ValueError(f"backend='compiled' runs on the CPU, but X is on {X.device}")
+    return backend == "compiled" or (backend == "auto" and X.device.type == "cpu")
+
+
+def _gram_blocks(X: torch.Tensor, D: torch.Tensor, batch_size: int | None):
+    """For the compiled kernels: ``G = D D^T`` and, per block of rows, the block's slice,
+    its correlations ``X D^T`` and squared norms (NumPy views of CPU tensors)."""
+    if batch_size is None:                             # the block's X D^T: at most 32 MB
+        batch_size = max(256, 2**22 // D.shape[0])
+    batch_size = check_int(batch_size, "batch_size", min_value=1)
+    G = torch.mm(D, D.T).numpy()
+    DT = D.T.contiguous()
+    for i in range(0, X.shape[0], batch_size):
+        sl = slice(i, min(X.shape[0], i + batch_size))
+        Xb = X[sl]
+        yield sl, G, torch.mm(Xb, DT).numpy(), (Xb * Xb).sum(dim=1).numpy()
+
+
 # ------------------------------------------------------------------------------ ISTA and FISTA
 def _proximal_gradient(X, D, alpha, *, nonneg, max_iter, tol, check_every, history,
                        device, accelerated, init=None) -> SolverResult:
@@ -263,7 +291,8 @@ def fista(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int =
 
 # ---------------------------------------------------------------------------- lasso by homotopy
 def lasso(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int = 500,
-          tol: float = 1e-6, batch_size: int | None = None, device: Any = None) -> SolverResult:
+          tol: float = 1e-6, batch_size: int | None = None, device: Any = None,
+          backend: str = "auto") -> SolverResult:
     r"""The lasso by the homotopy (LARS-lasso) path, batched over samples; certified by its gap.
 
     Minimises the same per-sample objective as :func:`ista`,
@@ -275,7 +304,11 @@ def lasso(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int =
     matrix, one matrix product for the correlations) until an atom joins, a code crosses zero or
     :math:`\lambda` reaches ``alpha``. The path is exact, so a sample needs about as many steps
     as it has nonzeros; this is the algorithm of SPAMS' ``lasso`` and scikit-learn's
-    ``lars_path``, computed for all samples at once.
+    ``lars_path``. Two implementations of the same path: on the CPU (``backend="auto"`` or
+    ``"compiled"``) each signal follows it in compiled code on the Gram matrix ``D D^T``
+    (growing the active set's Cholesky factor by one row per join), signals spread over
+    ``torch.get_num_threads()`` threads; ``backend="torch"`` (the default off the CPU) moves all
+    samples of a chunk one step per batched tensor operation.
 
     Stopping rule (``tol``): the path ends at ``alpha`` for every sample (or after ``max_iter``
     steps); then the relative duality gap of each sample is computed exactly as in
@@ -295,34 +328,52 @@ def lasso(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int =
     nonneg : bool
         Constrain codes to be non-negative (positive LARS-lasso).
     max_iter : int >= 1
-        Maximum path steps (events) per chunk.
+        Maximum path steps (events) per sample.
     tol : float >= 0
         Relative duality gap to certify.
     batch_size : int, optional
-        Samples per chunk; default 512 on the CPU, all samples on a GPU.
+        Samples per chunk; default ``2**22 // n_atoms`` (compiled), else 512 on the CPU and all on a GPU.
     device : str or torch.device, optional
+    backend : {"auto", "compiled", "torch"}
+        ``"auto"``: compiled on the CPU, torch elsewhere.
     """
     alpha, max_iter, tol = _check_common(alpha, max_iter, tol)
     if not isinstance(nonneg, bool):
         raise TypeError(f"nonneg must be a bool, got {type(nonneg).__name__}")
     Xt, Dt, numpy_in = _prepare(X, D, device)
+    Xt, Dt = Xt.detach(), Dt.detach()                  # a path is not differentiable
     n, a = Xt.shape[0], Dt.shape[0]
-    chunks = _chunks(n, batch_size, Xt.device)
     Dt = Dt.contiguous()
-    DT = Dt.T.contiguous()
-    codes = torch.zeros(n, a, dtype=Xt.dtype, device=Xt.device)
     n_iter = 0
-    for sl in chunks:
-        z, it = _lars_chunk(Xt[sl], Dt, DT, alpha, nonneg, max_iter)
-        codes[sl] = z
-        n_iter = max(n_iter, it)
+    if _use_compiled(backend, Xt):
+        Xt = Xt.contiguous()
+        Zn = np.zeros((n, a), dtype=_NP_DTYPE[Xt.dtype])
+        codes = torch.from_numpy(Zn)
+        steps = np.zeros(n, dtype=np.int64)
+        cap = min(a, Xt.shape[1])
+        for sl, G, A0, _ in _gram_blocks(Xt, Dt, batch_size):
+            _compiled.run_blocks(_compiled.lars_gram, sl.stop - sl.start,
+                                 torch.get_num_threads(), A0, G, alpha, nonneg, max_iter, cap,
+                                 Zn[sl], steps[sl])
+        n_iter = int(steps.max(initial=0))
+    else:
+        codes = torch.zeros(n, a, dtype=Xt.dtype, device=Xt.device)
+        DT = Dt.T.contiguous()
+        for sl in _chunks(n, batch_size, Xt.device):
+            z, it = _lars_chunk(Xt[sl], Dt, DT, alpha, nonneg, max_iter)
+            codes[sl] = z
+            n_iter = max(n_iter, it)
     gap = _relative_gap(Xt, Dt, codes, alpha, nonneg)
-    bad = (gap > tol).nonzero().squeeze(1)
+    bad = (~(gap <= tol)).nonzero().squeeze(1)          # NaN counts as uncertified
     if bad.numel():
-        # finish the few uncertified samples by FISTA, warm-started at the path's point
+        # finish the few uncertified samples by FISTA, warm-started at the path's point (or at
+        # zero where a singular active set left non-finite codes)
+        init = codes[bad]
+        init = torch.where(torch.isfinite(init).all(dim=1, keepdim=True), init,
+                           torch.zeros_like(init))
         res = _proximal_gradient(Xt[bad], Dt, alpha, nonneg=nonneg, max_iter=_POLISH_ITER,
                                  tol=tol, check_every=10, history=False, device=None,
-                                 accelerated=True, init=codes[bad])
+                                 accelerated=True, init=init)
         codes[bad] = res.codes
         gap[bad] = res.gap
         n_iter += res.n_iter
@@ -506,11 +557,19 @@ def iht(X: Any, D: Any, *, thresh: float | None = None, n_nonzero: int | None = 
 
 # ------------------------------------------------------------------------------------------ OMP
 def omp(X: Any, D: Any, n_nonzero: int | None = None, *, tol: float | None = None,
-        batch_size: int | None = None, device: Any = None) -> SolverResult:
+        batch_size: int | None = None, device: Any = None,
+        backend: str = "auto") -> SolverResult:
     r"""Orthogonal matching pursuit, batched over samples.
 
     At each step every sample picks the atom most correlated with its residual, then its codes
-    are the least-squares fit on the atoms picked so far. The fit is kept as a QR factorisation
+    are the least-squares fit on the atoms picked so far. Two implementations of that sequence:
+
+    * ``backend="compiled"`` (the default on the CPU): Batch-OMP (Rubinstein, Zibulevsky &
+      Elad 2008), each signal in compiled code on the Gram matrix ``D D^T`` and its
+      correlations ``X D^T`` only, with the selected atoms' Cholesky factor grown by one row
+      per step (scikit-learn's ``orthogonal_mp(precompute=True)`` algorithm); signals are
+      spread over ``torch.get_num_threads()`` threads.
+    * ``backend="torch"`` (the default on a GPU): batched over samples. The fit is kept as a QR factorisation
     of the selected atoms, grown by one modified Gram-Schmidt step per selection (the
     orthonormalised atom updates the residual, one matrix product gives every sample's new
     correlations); the codes come from one batched triangular solve at the end. This is the
@@ -531,11 +590,16 @@ def omp(X: Any, D: Any, n_nonzero: int | None = None, *, tol: float | None = Non
         Stop a sample once its squared residual norm is at most ``tol``.
     batch_size : int, optional
         Samples per chunk (memory is about ``batch_size * (n_nonzero * n_features + n_atoms)``);
-        default 512 on the CPU (the chunk's working set stays in cache), all samples on a GPU.
+        default ``2**22 // n_atoms`` (compiled), 512 (torch on the CPU: the chunk stays in cache), all samples
+        on a GPU.
     device : str or torch.device, optional
         Where to compute (default: where ``X`` lives).
+    backend : {"auto", "compiled", "torch"}
+        ``"auto"``: compiled on the CPU, torch elsewhere. Both give the same supports (up to
+        ties) and codes to rounding.
     """
     Xt, Dt, numpy_in = _prepare(X, D, device)
+    Xt, Dt = Xt.detach(), Dt.detach()                  # a greedy selection is not differentiable
     n, f = Xt.shape
     a = Dt.shape[0]
     kmax = min(a, f)
@@ -544,6 +608,9 @@ def omp(X: Any, D: Any, n_nonzero: int | None = None, *, tol: float | None = Non
     if n_nonzero is None:
         n_nonzero = kmax if tol is not None else max(1, f // 10)
     n_nonzero = check_int(n_nonzero, "n_nonzero", min_value=1, max_value=kmax)
+    if _use_compiled(backend, Xt):
+        return _omp_compiled(Xt.contiguous(), Dt.contiguous(), n_nonzero, tol, batch_size,
+                             numpy_in)
     chunks = _chunks(n, batch_size, Xt.device)
     Dt = Dt.contiguous()
     DT = Dt.T.contiguous()
@@ -554,6 +621,25 @@ def omp(X: Any, D: Any, n_nonzero: int | None = None, *, tol: float | None = Non
         codes[sl].scatter_add_(1, idx, gamma)
         n_iter, all_met = max(n_iter, it), all_met and met
     return SolverResult(restore(codes, numpy_in), n_iter, all_met if tol is not None else True)
+
+
+def _omp_compiled(X: torch.Tensor, D: torch.Tensor, k: int, tol: float | None,
+                  batch_size: int | None, numpy_in: bool) -> SolverResult:
+    n, a = X.shape[0], D.shape[0]
+    Zn = np.zeros((n, a), dtype=_NP_DTYPE[X.dtype])    # calloc: pages are zeroed where written
+    codes = torch.from_numpy(Zn)
+    n_sel = np.zeros(n, dtype=np.int64)
+    energy = np.zeros(n, dtype=np.float64)
+    use_tol = tol is not None
+    for sl, G, A0, xn2 in _gram_blocks(X, D, batch_size):
+        _compiled.run_blocks(_compiled.omp_gram, sl.stop - sl.start, torch.get_num_threads(),
+                             A0, G, xn2, k, float(tol or 0.0), use_tol, Zn[sl], n_sel[sl],
+                             energy[sl])
+    met = True
+    if use_tol:
+        eps = float(torch.finfo(X.dtype).eps)
+        met = bool((energy <= tol * (1 + 1e-6) + eps).all())
+    return SolverResult(restore(codes, numpy_in), int(n_sel.max(initial=0)), met)
 
 
 def _omp_chunk(X: torch.Tensor, D: torch.Tensor, DT: torch.Tensor, k: int,
