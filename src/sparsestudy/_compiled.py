@@ -274,6 +274,18 @@ def lars_gram(A0, G, alpha, nonneg, max_iter, cap, codes, n_steps, start, stop):
     return 0
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool(n_threads: int) -> ThreadPoolExecutor:
+    """One lazily created pool, kept between calls (its idle threads sleep; starting threads
+    on every call would cost more than a small batch's work)."""
+    global _POOL
+    if _POOL is None or _POOL._max_workers < n_threads:
+        _POOL = ThreadPoolExecutor(n_threads, thread_name_prefix="sparsestudy")
+    return _POOL
+
+
 def run_blocks(kernel, n: int, n_threads: int, *args) -> None:
     """Call ``kernel(*args, start, stop)`` on contiguous blocks of the ``n`` rows, one block
     per thread (the kernels release the GIL); inline when one thread or few rows."""
@@ -282,8 +294,8 @@ def run_blocks(kernel, n: int, n_threads: int, *args) -> None:
         kernel(*args, 0, n)
         return
     bounds = np.linspace(0, n, n_threads + 1).astype(np.int64)
-    with ThreadPoolExecutor(n_threads) as pool:
-        futures = [pool.submit(kernel, *args, int(lo), int(hi))
-                   for lo, hi in zip(bounds[:-1], bounds[1:])]
-        for fut in futures:
-            fut.result()
+    pool = _pool(n_threads)
+    futures = [pool.submit(kernel, *args, int(lo), int(hi))
+               for lo, hi in zip(bounds[:-1], bounds[1:])]
+    for fut in futures:
+        fut.result()
