@@ -293,6 +293,7 @@ def run_blocks(kernel, n: int, n_threads: int, *args) -> None:
     if n_threads == 1:
         kernel(*args, 0, n)
         return
+    kernel(*args, 0, 0)            # compile (once per argument types) before threads call it
     bounds = np.linspace(0, n, n_threads + 1).astype(np.int64)
     pool = _pool(n_threads)
     futures = [pool.submit(kernel, *args, int(lo), int(hi))

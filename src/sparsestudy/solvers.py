@@ -1,5 +1,10 @@
 r"""Sparse-coding solvers, batched over samples and computed in torch.
 
+``omp`` and ``lasso`` have a second implementation of the same algorithm for the CPU, their
+default there: compiled per-signal loops on the Gram matrix (:mod:`sparsestudy._compiled`,
+numba), which avoid the cost of many small tensor operations per step; ``backend="torch"``
+selects the batched torch path (the default on a GPU).
+
 Conventions (scikit-learn's): signals ``X`` are ``(n_samples, n_features)``, the dictionary
 ``D`` is ``(n_atoms, n_features)`` (one atom per row) and codes ``Z`` are
 ``(n_samples, n_atoms)``, so that ``X ≈ Z @ D``. The lasso objective, per sample, is
@@ -144,14 +149,16 @@ def _objective(X: torch.Tensor, D: torch.Tensor, Z: torch.Tensor, alpha: float) 
 def _relative_gap(X: torch.Tensor, D: torch.Tensor, Z: torch.Tensor, alpha: float,
                   nonneg: bool) -> torch.Tensor:
     """Relative duality gap per sample, with the dual point the rescaled residual."""
-    r = X - Z @ D
-    primal = 0.5 * (r * r).sum(dim=1) + alpha * Z.abs().sum(dim=1)
+    r = torch.addmm(X, Z, D, alpha=-1.0)
+    rr = torch.linalg.vector_norm(r, dim=1) ** 2
+    primal = 0.5 * rr + alpha * torch.linalg.vector_norm(Z, ord=1, dim=1)
     c = r @ D.T
-    cmax = c.amax(dim=1).clamp_min(0) if nonneg else c.abs().amax(dim=1)
+    cmax = (c.amax(dim=1).clamp_min(0) if nonneg
+            else torch.linalg.vector_norm(c, ord=float("inf"), dim=1))
     tiny = torch.finfo(X.dtype).tiny
     scale = torch.where(cmax > alpha, alpha / cmax.clamp_min(tiny), torch.ones_like(cmax))
-    theta = r * scale[:, None]
-    dual = (theta * X).sum(dim=1) - 0.5 * (theta * theta).sum(dim=1)
+    # the dual point theta = scale * r: <theta, x> - |theta|^2 / 2
+    dual = scale * (r * X).sum(dim=1) - 0.5 * scale * scale * rr
     gap = (primal - dual).clamp_min(0)
     return gap / primal.clamp_min(tiny)
 
