@@ -21,29 +21,86 @@ import numpy as np
 from numba import njit
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
+_JIT = dict(nogil=True, cache=True, error_model="numpy")   # IEEE division: x/0 is inf, not an error
+_INLINE = dict(_JIT, inline="always")                   # small helpers: inlined where used
+
+
+@njit(**_INLINE)
+def _chol_append(L, m, G, act, j, w):  # pragma: no cover
+    """Grow ``L[:m, :m]``, the Cholesky factor of ``G[act[:m]][:, act[:m]]``, by atom ``j``
+    (row ``m``: one forward substitution; ``w`` is scratch). Returns False, leaving ``L`` as it
+    was, when ``j`` is linearly dependent on ``act[:m]`` to working precision."""
+    eps = np.finfo(L.dtype).eps
+    gjj = G[j, j]
+    d2 = gjj
+    for p in range(m):
+        acc = G[act[p], j]
+        for q in range(p):
+            acc -= L[p, q] * w[q]
+        w[p] = acc / L[p, p]
+        d2 -= w[p] * w[p]
+    if not d2 > eps * gjj * 10:
+        return False
+    for p in range(m):
+        L[m, p] = w[p]
+    L[m, m] = math.sqrt(d2)
+    return True
+
+
+@njit(**_INLINE)
+def _chol_solve(L, m, b, y, out):  # pragma: no cover
+    """``out[:m]`` solves ``L L^T out = b[:m]`` (``y`` is scratch)."""
+    for p in range(m):
+        acc = b[p]
+        for q in range(p):
+            acc -= L[p, q] * y[q]
+        y[p] = acc / L[p, p]
+    for p in range(m - 1, -1, -1):
+        acc = y[p]
+        for q in range(p + 1, m):
+            acc -= L[q, p] * out[q]
+        out[p] = acc / L[p, p]
+
+
+@njit(**_INLINE)
+def _add_rows(G, act, m, coef, subtract, out):  # pragma: no cover
+    """``out -= sum_p coef[p] G[act[p]]`` if ``subtract``, else ``+=`` (Gram rows: vectorised)."""
+    a = out.shape[0]
+    for p in range(m):
+        g = coef[p]
+        row = G[act[p]]
+        if subtract:
+            for t in range(a):
+                out[t] -= g * row[t]
+        else:
+            for t in range(a):
+                out[t] += g * row[t]
+
+
+@njit(**_JIT)
 def omp_gram(A0, G, xnorm2, k, tol, use_tol, codes, n_sel, energy, start, stop):  # pragma: no cover
     """Batch-OMP (Cholesky form) for rows ``start:stop``.
 
     Per signal: pick ``j = argmax |alpha|``; grow the Cholesky factor ``L`` of the selected
-    atoms' Gram matrix by one row (forward substitution); solve ``L L^T gamma = A0[I]``; the
-    residual's correlations are ``alpha = A0 - G[I]^T gamma`` and its energy
-    ``|x|^2 - gamma . A0[I]``. Stops at ``k`` atoms, at ``energy <= tol`` (``use_tol``), when
-    the residual is orthogonal to every atom, or when the next atom is linearly dependent on
-    the selected ones (the same guards as the torch path).
+    atoms' Gram matrix by one row; solve ``L L^T gamma = A0[I]``; the residual's correlations
+    are ``alpha = A0 - G[I]^T gamma`` and its energy ``|x|^2 - gamma . A0[I]``. Stops at ``k``
+    atoms, at ``energy <= tol`` (``use_tol``), when the residual is orthogonal to every atom,
+    or when the next atom is linearly dependent on the selected ones (the same guards as the
+    torch path).
     """
     a = G.shape[0]
     eps = np.finfo(A0.dtype).eps
     L = np.zeros((k, k), dtype=A0.dtype)
     w = np.empty(k, dtype=A0.dtype)
     y = np.empty(k, dtype=A0.dtype)
+    rhs = np.empty(k, dtype=A0.dtype)
     gamma = np.empty(k, dtype=A0.dtype)
     alpha = np.empty(a, dtype=A0.dtype)
     sel = np.empty(k, dtype=np.int64)
     for i in range(start, stop):
         a0 = A0[i]
-        for t in range(a):
-            alpha[t] = a0[t]
+        for t in range(a):                             # (explicit loops: numba's slice
+            alpha[t] = a0[t]                           # assignment is slower here)
         e = xnorm2[i]
         floor = eps * math.sqrt(max(e, 0.0)) * 10
         n = 0
@@ -58,47 +115,21 @@ def omp_gram(A0, G, xnorm2, k, tol, use_tol, codes, n_sel, energy, start, stop):
                         j = t
                 if not best > floor:                   # residual orthogonal to every atom
                     break
-                gjj = G[j, j]
-                if s == 0:
-                    L[0, 0] = math.sqrt(gjj)
-                else:
-                    d2 = gjj
-                    for p in range(s):                 # L[:s, :s] w = G[I, j]
-                        acc = G[sel[p], j]
-                        for q in range(p):
-                            acc -= L[p, q] * w[q]
-                        w[p] = acc / L[p, p]
-                        d2 -= w[p] * w[p]
-                    if not d2 > eps * gjj * 10:        # linearly dependent on the selection
-                        break
-                    for p in range(s):
-                        L[s, p] = w[p]
-                    L[s, s] = math.sqrt(d2)
+                if not _chol_append(L, s, G, sel, j, w):   # dependent on the selection
+                    break
                 sel[s] = j
+                rhs[s] = a0[j]
                 n = s + 1
-                for p in range(n):                     # L y = A0[I]
-                    acc = a0[sel[p]]
-                    for q in range(p):
-                        acc -= L[p, q] * y[q]
-                    y[p] = acc / L[p, p]
-                for p in range(n - 1, -1, -1):         # L^T gamma = y
-                    acc = y[p]
-                    for q in range(p + 1, n):
-                        acc -= L[q, p] * gamma[q]
-                    gamma[p] = acc / L[p, p]
+                _chol_solve(L, n, rhs, y, gamma)
                 e = xnorm2[i]
                 for p in range(n):
-                    e -= gamma[p] * a0[sel[p]]
+                    e -= gamma[p] * rhs[p]
                 if use_tol and e <= tol:
                     break
-                if s + 1 < k:
+                if n < k:
                     for t in range(a):
                         alpha[t] = a0[t]
-                    for p in range(n):
-                        g = gamma[p]
-                        row = G[sel[p]]
-                        for t in range(a):
-                            alpha[t] -= g * row[t]
+                    _add_rows(G, sel, n, gamma, True, alpha)
         for p in range(n):
             codes[i, sel[p]] = gamma[p]
         n_sel[i] = n
@@ -106,26 +137,7 @@ def omp_gram(A0, G, xnorm2, k, tol, use_tol, codes, n_sel, energy, start, stop):
     return 0
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
-def _cholesky_rebuild(G, act, m, L):  # pragma: no cover
-    """Cholesky factor of ``G[act[:m]][:, act[:m]]`` into ``L[:m, :m]``; False if not positive
-    definite to working precision."""
-    eps = np.finfo(G.dtype).eps
-    for p in range(m):
-        for q in range(p + 1):
-            acc = G[act[p], act[q]]
-            for r in range(q):
-                acc -= L[p, r] * L[q, r]
-            if p == q:
-                if not acc > eps * G[act[p], act[p]] * 10:
-                    return False
-                L[p, p] = math.sqrt(acc)
-            else:
-                L[p, q] = acc / L[q, q]
-    return True
-
-
-@njit(nogil=True, cache=True, error_model="numpy")
+@njit(**_JIT)
 def lars_gram(A0, G, alpha, nonneg, max_iter, cap, codes, n_steps, start, stop):  # pragma: no cover
     r"""The LARS-lasso homotopy path from ``lambda = max |A0|`` down to ``alpha``, rows
     ``start:stop``.
@@ -171,44 +183,18 @@ def lars_gram(A0, G, alpha, nonneg, max_iter, cap, codes, n_steps, start, stop):
             lam = alpha
         while lam > alpha and steps < max_iter:
             if join:
-                if m == cap:
-                    break
-                gjj = G[j, j]
-                d2 = gjj
-                for p in range(m):                      # L[:m, :m] w = G[act, j]
-                    acc = G[act[p], j]
-                    for q in range(p):
-                        acc -= L[p, q] * w[q]
-                    w[p] = acc / L[p, p]
-                    d2 -= w[p] * w[p]
-                if not d2 > eps * gjj * 10:             # singular: leave it to the gap check
-                    break
-                for p in range(m):
-                    L[m, p] = w[p]
-                L[m, m] = math.sqrt(d2)
+                if m == cap or not _chol_append(L, m, G, act, j, w):
+                    break                               # singular: leave it to the gap check
                 act[m] = j
                 sgn[m] = 1.0 if (nonneg or c[j] >= 0) else -1.0
                 coef[m] = 0.0
                 blocked[j] = inf
                 m += 1
             # the equiangular direction: G_AA u = sign, and its correlations av = G[:, A] u
-            for p in range(m):
-                acc = sgn[p]
-                for q in range(p):
-                    acc -= L[p, q] * y[q]
-                y[p] = acc / L[p, p]
-            for p in range(m - 1, -1, -1):
-                acc = y[p]
-                for q in range(p + 1, m):
-                    acc -= L[q, p] * u[q]
-                u[p] = acc / L[p, p]
+            _chol_solve(L, m, sgn, y, u)
             for t in range(a):
                 av[t] = 0.0
-            for p in range(m):
-                g = u[p]
-                row = G[act[p]]
-                for t in range(a):
-                    av[t] += g * row[t]
+            _add_rows(G, act, m, u, False, av)
             # the first event along it: lambda falls at unit rate
             # (branch-free candidate steps, so the loops vectorise; an active atom's is inf)
             tiny = eps * 100 * max(lam, 1.0)
@@ -255,7 +241,10 @@ def lars_gram(A0, G, alpha, nonneg, max_iter, cap, codes, n_steps, start, stop):
                     sgn[p] = sgn[p + 1]
                     coef[p] = coef[p + 1]
                 m -= 1
-                if not _cholesky_rebuild(G, act, m, L):
+                rebuilt = True                          # refactor the smaller active set
+                for p in range(m):
+                    rebuilt = rebuilt and _chol_append(L, p, G, act, act[p], w)
+                if not rebuilt:
                     break
                 join = m == 0
                 if join:                                # nothing active: the top atom joins
