@@ -205,11 +205,16 @@ def _cifar_tar(tmp_path, n_per_batch=4, truncate=False):
     return path, raw, truth
 
 
-def test_load_cifar10_binary(tmp_path, monkeypatch):
-    path, raw, truth = _cifar_tar(tmp_path)
+def _register_cifar(monkeypatch, raw):
+    """Point the registry's CIFAR-10 entry at a local archive with bytes ``raw``."""
     reg = dict(dl.DATASETS)
     reg["cifar-10-binary.tar.gz"] = (("https://example.invalid/c",), _sha(raw))
     monkeypatch.setattr(dl, "DATASETS", reg)
+
+
+def test_load_cifar10_binary(tmp_path, monkeypatch):
+    path, raw, truth = _cifar_tar(tmp_path)
+    _register_cifar(monkeypatch, raw)
     X, y = dl.load_cifar10("train", cache=tmp_path / "cache", downloader=_local_downloader(path),
                            progressbar=False)
     assert X.shape == (20, 32, 32, 3) and X.dtype == np.uint8 and y.dtype == np.int64
@@ -221,9 +226,7 @@ def test_load_cifar10_binary(tmp_path, monkeypatch):
 
 def test_cifar_truncated_member_gives_clear_error(tmp_path, monkeypatch):
     path, raw, _ = _cifar_tar(tmp_path, truncate=True)
-    reg = dict(dl.DATASETS)
-    reg["cifar-10-binary.tar.gz"] = (("https://example.invalid/c",), _sha(raw))
-    monkeypatch.setattr(dl, "DATASETS", reg)
+    _register_cifar(monkeypatch, raw)
     cache = tmp_path / "cache"
     with pytest.raises(ValueError, match="truncated or corrupt"):
         dl.load_cifar10("test", cache=cache, downloader=_local_downloader(path))
@@ -234,9 +237,7 @@ def test_cifar_truncated_archive(tmp_path, monkeypatch):
     path, raw, _ = _cifar_tar(tmp_path)
     raw = raw[: len(raw) // 2]
     path.write_bytes(raw)
-    reg = dict(dl.DATASETS)
-    reg["cifar-10-binary.tar.gz"] = (("https://example.invalid/c",), _sha(raw))
-    monkeypatch.setattr(dl, "DATASETS", reg)
+    _register_cifar(monkeypatch, raw)
     cache = tmp_path / "cache"
     with pytest.raises(ValueError, match="truncated or corrupt"):
         dl.load_cifar10("train", cache=cache, downloader=_local_downloader(path))

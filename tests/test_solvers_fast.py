@@ -114,7 +114,8 @@ def test_lasso_chunks_and_types_agree(backend):
     alpha = penalty(X, D, 0.1)
     full = lasso(X, D, alpha, batch_size=70, backend=backend).codes
     for bs in (1, 9, 32):
-        np.testing.assert_allclose(lasso(X, D, alpha, batch_size=bs, backend=backend).codes, full, atol=1e-12)
+        chunked = lasso(X, D, alpha, batch_size=bs, backend=backend).codes
+        np.testing.assert_allclose(chunked, full, atol=1e-12)
     rt = lasso(torch.from_numpy(X), torch.from_numpy(D), alpha, backend=backend)
     assert isinstance(rt.codes, torch.Tensor) and isinstance(rt.gap, torch.Tensor)
     np.testing.assert_allclose(rt.codes.numpy(), full, atol=1e-12)
@@ -127,7 +128,8 @@ def test_lasso_chunks_and_types_agree(backend):
 def test_lasso_edge_cases_and_validation(backend):
     X, D = sparse_problem(7, n=5)
     big = float(np.abs(X @ D.T).max()) * 1.01
-    np.testing.assert_array_equal(lasso(X, D, big, backend=backend).codes, 0.0)     # above lambda_max: zero
+    # above lambda_max: zero
+    np.testing.assert_array_equal(lasso(X, D, big, backend=backend).codes, 0.0)
     Xz = np.vstack([np.zeros(X.shape[1]), X[0]])
     np.testing.assert_array_equal(lasso(Xz, D, 0.1, backend=backend).codes[0], 0.0)
     with pytest.raises(ValueError, match="alpha"):

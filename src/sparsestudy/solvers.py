@@ -193,8 +193,8 @@ def _use_compiled(backend: Any, X: torch.Tensor) -> bool:
 
 
 def _gram_blocks(X: torch.Tensor, D: torch.Tensor, batch_size: int | None):
-    """For the compiled kernels: ``G = D D^T`` and, per block of rows, the block's slice,
-    its correlations ``X D^T`` and squared norms (NumPy views of CPU tensors)."""
+    """For the compiled kernels: ``G = D D^T`` and, per block of rows, the block's slice and
+    its correlations ``X D^T`` (NumPy views of CPU tensors)."""
     if batch_size is None:                             # the block's X D^T: at most 32 MB
         batch_size = max(256, 2**22 // D.shape[0])
     batch_size = check_int(batch_size, "batch_size", min_value=1)
@@ -202,8 +202,7 @@ def _gram_blocks(X: torch.Tensor, D: torch.Tensor, batch_size: int | None):
     DT = D.T.contiguous()
     for i in range(0, X.shape[0], batch_size):
         sl = slice(i, min(X.shape[0], i + batch_size))
-        Xb = X[sl]
-        yield sl, G, torch.mm(Xb, DT).numpy(), (Xb * Xb).sum(dim=1).numpy()
+        yield sl, G, torch.mm(X[sl], DT).numpy()
 
 
 # ------------------------------------------------------------------------------ ISTA and FISTA
@@ -339,7 +338,8 @@ def lasso(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int =
     tol : float >= 0
         Relative duality gap to certify.
     batch_size : int, optional
-        Samples per chunk; default ``2**22 // n_atoms`` (compiled), else 512 on the CPU and all on a GPU.
+        Samples per chunk; default ``2**22 // n_atoms`` (compiled), else 512 on the CPU and
+        all samples on a GPU.
     device : str or torch.device, optional
     backend : {"auto", "compiled", "torch"}
         ``"auto"``: compiled on the CPU, torch elsewhere.
@@ -358,7 +358,7 @@ def lasso(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int =
         codes = torch.from_numpy(Zn)
         steps = np.zeros(n, dtype=np.int64)
         cap = min(a, Xt.shape[1])
-        for sl, G, A0, _ in _gram_blocks(Xt, Dt, batch_size):
+        for sl, G, A0 in _gram_blocks(Xt, Dt, batch_size):
             _compiled.run_blocks(_compiled.lars_gram, sl.stop - sl.start,
                                  torch.get_num_threads(), A0, G, alpha, nonneg, max_iter, cap,
                                  Zn[sl], steps[sl])
@@ -576,8 +576,8 @@ def omp(X: Any, D: Any, n_nonzero: int | None = None, *, tol: float | None = Non
       correlations ``X D^T`` only, with the selected atoms' Cholesky factor grown by one row
       per step (scikit-learn's ``orthogonal_mp(precompute=True)`` algorithm); signals are
       spread over ``torch.get_num_threads()`` threads.
-    * ``backend="torch"`` (the default on a GPU): batched over samples. The fit is kept as a QR factorisation
-    of the selected atoms, grown by one modified Gram-Schmidt step per selection (the
+    * ``backend="torch"`` (the default on a GPU): batched over samples. The fit is kept as a
+    QR factorisation of the selected atoms, grown by one modified Gram-Schmidt step per selection (the
     orthonormalised atom updates the residual, one matrix product gives every sample's new
     correlations); the codes come from one batched triangular solve at the end. This is the
     same sequence of least-squares fits as the Cholesky form of Batch-OMP (Rubinstein,
@@ -597,8 +597,8 @@ def omp(X: Any, D: Any, n_nonzero: int | None = None, *, tol: float | None = Non
         Stop a sample once its squared residual norm is at most ``tol``.
     batch_size : int, optional
         Samples per chunk (memory is about ``batch_size * (n_nonzero * n_features + n_atoms)``);
-        default ``2**22 // n_atoms`` (compiled), 512 (torch on the CPU: the chunk stays in cache), all samples
-        on a GPU.
+        default ``2**22 // n_atoms`` (compiled), 512 (torch on the CPU: the chunk stays in
+        cache), all samples on a GPU.
     device : str or torch.device, optional
         Where to compute (default: where ``X`` lives).
     backend : {"auto", "compiled", "torch"}
@@ -638,9 +638,10 @@ def _omp_compiled(X: torch.Tensor, D: torch.Tensor, k: int, tol: float | None,
     n_sel = np.zeros(n, dtype=np.int64)
     energy = np.zeros(n, dtype=np.float64)
     use_tol = tol is not None
-    for sl, G, A0, xn2 in _gram_blocks(X, D, batch_size):
+    xn2 = (X * X).sum(dim=1).numpy()                   # squared signal norms
+    for sl, G, A0 in _gram_blocks(X, D, batch_size):
         _compiled.run_blocks(_compiled.omp_gram, sl.stop - sl.start, torch.get_num_threads(),
-                             A0, G, xn2, k, float(tol or 0.0), use_tol, Zn[sl], n_sel[sl],
+                             A0, G, xn2[sl], k, float(tol or 0.0), use_tol, Zn[sl], n_sel[sl],
                              energy[sl])
     met = True
     if use_tol:
