@@ -23,34 +23,34 @@ TINY_FAIL_CELL = 3
 
 def tiny_notebook(claim: str = "C98", title: str = "Tiny claims hold",
                   save: bool = True) -> nbformat.NotebookNode:
-    """A claim notebook that runs in a second: parameters ``profile, seeds, output_dir, scale,
-    explode``; it saves a record (sub-claim b holds iff scale > 1), glues ``answer = 3.14159 *
-    scale`` and, when ``explode`` is true, raises in cell :data:`TINY_FAIL_CELL` - after the
-    record was saved."""
+    """A claim notebook that runs in a second: the shared parameters (``profile, seeds,
+    output_dir, device, scheduler``) and ``scale, explode``; it opens its claim with
+    ``open_claim``, closes it with ``close_claim`` (sub-claim b holds iff scale > 1), glues
+    ``c98_answer = 3.14159 * scale`` and, when ``explode`` is true, raises in cell
+    :data:`TINY_FAIL_CELL` - after the record was saved."""
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     params = new_code_cell(
-        "profile = 'quick'\nseeds = [0]\noutput_dir = None\nscale = 1.0\nexplode = False"
+        "profile = 'quick'\nseeds = [0]\noutput_dir = None\ndevice = 'cpu'\nscheduler = None\n"
+        "scale = 1.0\nexplode = False"
     )
     params.metadata["tags"] = ["parameters"]
     body = (
         "import numpy as np\n"
-        "from sparsestudy.claims import glue\n"
-        "from sparsestudy.claims import ClaimRecord\n"
-        f"rec = ClaimRecord({claim!r}, {title!r}, profile=profile, seeds=seeds,\n"
-        "                  parameters={'scale': scale}, output_dir=output_dir,\n"
-        "                  expected=('a', 'b'))\n"
-        "rec.subclaim('a', rule='scale > 0', holds=scale > 0, values={'scale': scale})\n"
-        "rec.subclaim('b', rule='scale > 1', holds=scale > 1, values={'scale': scale})\n"
+        "from sparsestudy.study import close_claim, open_claim\n"
+        f"rec = open_claim({claim!r}, {title!r}, expected=('a', 'b'))\n"
+        "rec.subclaim('a', rule='scale > 0', passed=scale > 0, values={'scale': scale})\n"
+        "rec.subclaim('b', rule='scale > 1', passed=scale > 1, values={'scale': scale})\n"
         "rec.highlight('answer', 3.14159 * scale)\n"
-        "glue('answer', np.float64(3.14159) * scale, display=False)  # a NumPy scalar\n"
+        "rec.glue('answer', np.float64(3.14159) * scale)  # a NumPy scalar\n"
     )
     if save:
-        body += "path = rec.save()\n"
+        body += "path = close_claim(rec)\n"
     nb.cells = [
-        new_markdown_cell(f"# {claim}: {title}\n\nThe answer is {{glue:text}}`answer:.3f`."),
+        new_markdown_cell(f"# {claim}: {title}\n\nThe answer is "
+                          f"{{glue:text}}`{claim.lower()}_answer:.3f`."),
         params,
         new_code_cell(body),
         new_code_cell("if explode:\n    raise RuntimeError('boom in the tiny notebook')"),

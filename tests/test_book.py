@@ -12,13 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from sparsestudy.book import BookError, build_book, format_claims, scoreboard_markdown
-from sparsestudy.cli import main
-from sparsestudy.runner import run_notebooks
+from sparsestudy.study.book import BookError, build_book, format_claims, scoreboard_markdown
+from sparsestudy.study.cli import main
+from sparsestudy.study.runner import run_notebooks
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def project_results():
+    """Results under <root>/results: the suite's scratch-folder variable is for nbval."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("SPARSESTUDY_RESULTS", raising=False)
+        yield
 
 
 def _copy_book_sources(root: Path) -> None:
@@ -114,23 +122,30 @@ def test_book_needs_executed_notebooks(tmp_path, make_project):
 def test_scoreboard_markdown_escapes_and_marks_verdicts(tmp_path, make_project):
     import json
 
+    from sparsestudy.study.record import ClaimRecord
+
     root = make_project(tmp_path, notebooks={}, profiles={"quick": ""})
     rdir = root / "results" / "quick"
-    rdir.mkdir(parents=True)
-    rec = {"claim": "C05", "title": "Pooling | is $L_0$ *projection*", "verdict": "mixed",
-           "profile": "quick", "git": {"commit": "0123456789abcdef", "dirty": True},
-           "subclaims": {"a": {"holds": True, "rule": "r", "values": {}},
-                         "b": {"holds": False, "rule": "r", "values": {}}},
-           "highlights": {"accuracy": 0.987654, "sizes": [1, 2, 3, 4, 5, 6, 7]}}
-    (rdir / "C05.json").write_text(json.dumps(rec))
+    rec = ClaimRecord("C05", "Pooling | is $L_0$ *projection*", profile="quick", seeds=[0],
+                      output_dir=rdir)
+    rec.subclaim("a", rule="r", passed=True)
+    rec.subclaim("b", rule="r", passed=False)
+    rec.subclaim("c", rule="r", passed=False, adequacy="trained to a plateau", adequate=False)
+    rec.subclaim("d", rule="r", passed=True, consistency=True)
+    rec.highlight("accuracy", 0.987654)
+    rec.highlight("sizes", [1, 2, 3, 4, 5, 6, 7])
+    data = json.loads(rec.save().read_text())
+    data["provenance"].update(commit="0123456789abcdef", dirty=True)
+    (rdir / "C05.json").write_text(json.dumps(data))
     md = scoreboard_markdown("quick", root)
     row = next(line for line in md.splitlines() if line.startswith("| C05"))
     assert "Pooling \\| is \\$L\\_0\\$ \\*projection\\*" in row
-    assert "🟡 **mixed**" in row and "a ✓ b ✗ (1/2)" in row
+    assert "🟡 **mixed**" in row and "a ✓ b ✗ c ? d ✓ (check) (1/3)" in row
     assert "accuracy: 0.9877" in row and "…" in row
     assert row.endswith("| — |")  # no chapter to link to
     assert "commit `0123456789ab` plus uncommitted changes" in md
     assert "has a record but no notebook" in md
+    assert "⚪ 0 inconclusive" in md
 
 
 def test_cli_claims_prints_the_verdicts(built, capsys):

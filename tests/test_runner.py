@@ -11,22 +11,32 @@ import nbformat
 import papermill
 import pytest
 
-from sparsestudy import runner
-from sparsestudy.runner import NotebookRunError, notebook_status, run_notebooks
-
-
-_real_library_fingerprint = runner.library_fingerprint
-
-
-def _pinned_library_fingerprint(directory=None):
-    return _real_library_fingerprint(directory) if directory is not None else "pinned"
+from sparsestudy.study import fingerprint, layout, runner
+from sparsestudy.study.record import RecordError
+from sparsestudy.study.runner import NotebookRunError, notebook_status, run_notebooks
 
 
 @pytest.fixture(autouse=True)
-def pinned_library(monkeypatch):
-    """The library is being edited while tests run; its fingerprint must not make a notebook
-    rerun between two runs of one test (test_status_... changes it on purpose)."""
-    monkeypatch.setattr(runner, "library_fingerprint", _pinned_library_fingerprint)
+def project_results(monkeypatch):
+    """These tests look for results under <root>/results (the suite's scratch folder variable,
+    set in conftest for the notebook tests, is unset here)."""
+    monkeypatch.delenv("SPARSESTUDY_RESULTS", raising=False)
+
+
+@pytest.fixture()
+def library_copy(tmp_path, monkeypatch):
+    """A copy of the library that the runner hashes instead of the real one, so a test can
+    edit a module the kernel loaded (the real files may be edited while tests run)."""
+    import shutil
+
+    copy = tmp_path / "library_copy"
+    shutil.copytree(fingerprint.library_dir(), copy,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+    monkeypatch.setattr(fingerprint, "library_dir", lambda: copy)
+    return copy
+
+
+SHARED = {"seeds": [0], "device": "cpu", "scheduler": None, "explode": False}
 
 
 def _record(root, claim="C98", profile="quick"):
@@ -46,8 +56,13 @@ def test_run_skip_rerun_on_parameter_change_and_force(tmp_path, make_project):
     assert (out.claim, out.stem, out.status, out.reason) == ("C98", "c98_tiny", "ran", "never run")
     rec = _record(root)
     # the profile's override and the injected profile took effect
-    assert rec["parameters"] == {"scale": 2.0}
+    assert rec["parameters"] == {**SHARED, "scale": 2.0, "profile": "quick",
+                                 "output_dir": str(rdir.resolve())}
     assert rec["profile"] == "quick"
+    fp = rec["fingerprint"]                     # completed by the runner after the run
+    assert fp["code"] == fingerprint.code_fingerprint(root / "notebooks" / "c98_tiny.ipynb")
+    assert fp["parameters"] and fp["device"] == "cpu"
+    assert "plotting.py" in fp["modules"] and "__init__.py" in fp["modules"]
     assert rec["verdict"] == "supported"
     assert rec["highlights"]["answer"] == pytest.approx(6.28318)
     executed = rdir / "executed" / "c98_tiny.ipynb"
@@ -60,8 +75,9 @@ def test_run_skip_rerun_on_parameter_change_and_force(tmp_path, make_project):
                for o in c.outputs)
     assert not list((rdir / "executed").glob(".*"))  # no temporary file left behind
     state = json.loads((rdir / "runs.json").read_text())
-    assert state["notebooks"]["c98_tiny"]["resolved_parameters"] == {"scale": 2.0,
-                                                                    "profile": "quick"}
+    assert state["notebooks"]["c98_tiny"]["resolved_parameters"] == {
+        "scale": 2.0, "profile": "quick", "output_dir": str(rdir.resolve())}
+    assert state["notebooks"]["c98_tiny"]["fingerprint"] == fp
     first = (rdir / "C98.json").read_bytes()
 
     [out] = _run(root)
@@ -72,7 +88,7 @@ def test_run_skip_rerun_on_parameter_change_and_force(tmp_path, make_project):
     [out] = _run(root)
     assert (out.status, out.reason) == ("ran", "parameters changed")
     rec = _record(root)
-    assert rec["parameters"] == {"scale": 0.5}
+    assert rec["parameters"]["scale"] == 0.5
     assert rec["verdict"] == "mixed"
 
     [out] = _run(root)
@@ -111,13 +127,14 @@ def test_failure_names_cell_and_keeps_previous_record(tmp_path, make_project, ti
     assert (rdir / "C98.json").read_bytes() == record_before
     assert (rdir / "executed" / "c98_tiny.ipynb").read_bytes() == executed_before
     assert (rdir / "runs.json").read_bytes() == state_before
-    assert not [p for p in rdir.rglob(".*") if p.is_file()]
+    assert not [p for p in rdir.rglob(".*") if p.is_file() and p.name != ".lock"]
+    assert (rdir / ".lock").read_text() == ""      # released: nobody holds the folder
 
     # fixing the notebook's parameters runs it again and clears the failed copy
     (root / "notebooks" / "profiles" / "quick.yaml").write_text("c98_tiny:\n  scale: 3.0\n")
     [out] = _run(root)
     assert out.status == "ran"
-    assert _record(root)["parameters"] == {"scale": 3.0}
+    assert _record(root)["parameters"]["scale"] == 3.0
     assert not fail.failed_copy.exists()
 
 
@@ -165,28 +182,38 @@ def test_notebook_that_writes_no_record_fails(tmp_path, make_project, tiny_noteb
     assert not (root / "results" / "quick" / "executed" / "c98_tiny.ipynb").exists()
 
 
-def test_status_reports_what_would_rerun(tmp_path, make_project, monkeypatch):
+def test_status_reports_what_would_rerun(tmp_path, make_project, library_copy):
     root = make_project(tmp_path)
     assert notebook_status("quick", root) == {"c98_tiny": "never run"}
     _run(root)
     assert notebook_status("quick", root) == {"c98_tiny": "up to date"}
 
-    # outputs and metadata do not count as source; cells do
+    # outputs, metadata and Markdown do not count as code; code cells do
     path = root / "notebooks" / "c98_tiny.ipynb"
     nb = nbformat.read(path, as_version=4)
     nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="noise")]
+    nb.cells[2].metadata["tags"] = ["hide-input"]
     nb.metadata["extra"] = 1
+    nb.cells[0].source += "\n\nA prose fix."
     nbformat.write(nb, path)
     assert notebook_status("quick", root) == {"c98_tiny": "up to date"}
     nb.cells.append(nbformat.v4.new_code_cell("x = 1"))
     nbformat.write(nb, path)
-    assert notebook_status("quick", root) == {"c98_tiny": "notebook changed"}
+    assert notebook_status("quick", root) == {"c98_tiny": "notebook code changed"}
     nb.cells.pop()
     nbformat.write(nb, path)
 
-    monkeypatch.setattr(runner, "library_fingerprint", lambda directory=None: "edited")
-    assert notebook_status("quick", root) == {"c98_tiny": "library changed"}
-    monkeypatch.setattr(runner, "library_fingerprint", _pinned_library_fingerprint)
+    # a library module the kernel loaded changed (the copy stands in for the library)
+    plotting = library_copy / "plotting.py"
+    original = plotting.read_bytes()
+    plotting.write_bytes(original + b"\n# edited\n")
+    assert notebook_status("quick", root) == {"c98_tiny": "library changed (plotting.py)"}
+    plotting.write_bytes(original)
+    # a module the kernel never loaded does not make the record stale
+    (library_copy / "solvers.py").write_text("# edited\n")
+    assert notebook_status("quick", root) == {"c98_tiny": "up to date"}
+    # nor does the study machinery (a scoreboard wording change reruns nothing)
+    (library_copy / "study" / "book.py").write_text("# edited\n")
     assert notebook_status("quick", root) == {"c98_tiny": "up to date"}
 
     rec = root / "results" / "quick" / "C98.json"
@@ -196,19 +223,69 @@ def test_status_reports_what_would_rerun(tmp_path, make_project, monkeypatch):
     assert notebook_status("quick", root) == {"c98_tiny": "record missing"}
 
 
-def test_library_fingerprint_tracks_library_files_only(tmp_path):
-    lib = tmp_path / "lib"
-    (lib / "sub").mkdir(parents=True)
-    (lib / "a.py").write_text("x = 1\n")
-    (lib / "sub" / "b.py").write_text("y = 2\n")
-    (lib / "runner.py").write_text("tooling\n")
-    fingerprint = _real_library_fingerprint
-    base = fingerprint(lib)
-    (lib / "notes.txt").write_text("not code")
-    (lib / "runner.py").write_text("tooling, edited\n")  # tooling does not make records stale
-    assert fingerprint(lib) == base
-    (lib / "sub" / "b.py").write_text("y = 3\n")
-    assert fingerprint(lib) != base
+def test_device_kind_is_part_of_the_fingerprint(tmp_path, make_project, monkeypatch):
+    root = make_project(tmp_path)
+    [out] = _run(root, device="cpu")
+    assert out.status == "ran"
+    [out] = _run(root, device="cpu")
+    assert out.status == "skipped"
+    monkeypatch.setattr(fingerprint, "device_kind", lambda device=None: "cuda")
+    assert notebook_status("quick", root) == {"c98_tiny": "device kind changed (cpu to cuda)"}
+    with pytest.raises(ValueError, match="device"):
+        _run(root, device="tpu")
+
+
+def test_scheduler_and_output_dir_do_not_change_the_fingerprint():
+    a = fingerprint.parameters_fingerprint({"x": 1, "output_dir": "/a", "scheduler": None})
+    b = fingerprint.parameters_fingerprint({"x": 1, "output_dir": "/b", "scheduler": "tcp://h:1"})
+    assert a == b != fingerprint.parameters_fingerprint({"x": 2, "output_dir": "/a"})
+
+
+def test_loaded_modules_hash_library_files_and_leave_out_the_machinery():
+    import sys
+    import types
+
+    import sparsestudy.prox  # noqa: F401
+    import sparsestudy.study.book  # noqa: F401
+
+    mods = fingerprint.loaded_modules()
+    assert "prox.py" in mods and not any(m.startswith("study/") for m in mods)
+    path = fingerprint.library_dir() / "prox.py"
+    assert mods["prox.py"] == fingerprint.sha256(path.read_bytes())
+    fake = {"numpy": sys.modules["numpy"], "sparsestudy.ghost": types.ModuleType("ghost")}
+    assert fingerprint.loaded_modules(fake) == {}
+
+
+def test_corrupt_state_names_the_file(tmp_path, make_project):
+    root = make_project(tmp_path)
+    rdir = root / "results" / "quick"
+    rdir.mkdir(parents=True)
+    (rdir / "runs.json").write_text('{"version": 2, "notebooks": {"c98\x01')
+    with pytest.raises(RecordError, match=r"runs\.json.*delete it"):
+        _run(root)
+
+
+def test_a_second_run_waits_or_stops_naming_the_first(tmp_path, make_project):
+    import subprocess
+    import sys
+    import time
+
+    root = make_project(tmp_path)
+    rdir = root / "results" / "quick"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from sparsestudy.study.layout import run_lock\n"
+         f"with run_lock({str(rdir)!r}, what='the first run'):\n"
+         "    print('locked', flush=True); time.sleep(3)\n"],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(layout.RunInProgress, match="the first run.*pid"):
+        _run(root, wait=False)
+    t0 = time.monotonic()
+    [out] = _run(root)                     # waits for the holder, then runs
+    assert out.status == "ran" and time.monotonic() - t0 > 0.5
+    holder.wait()
+    assert holder.returncode == 0
 
 
 def test_interrupt_or_garbage_record_restores_previous_record(tmp_path, make_project,
@@ -226,7 +303,7 @@ def test_interrupt_or_garbage_record_restores_previous_record(tmp_path, make_pro
 
     monkeypatch.setattr(papermill, "execute_notebook", half_written)
     [out] = _run(root, raise_on_failure=False)
-    assert out.status == "failed" and "not valid JSON" in out.error
+    assert out.status == "failed" and "not valid JSON" in out.error and "C98.json" in out.error
     assert (rdir / "C98.json").read_bytes() == previous
     assert (rdir / "failed" / "c98_tiny.ipynb").exists()
 

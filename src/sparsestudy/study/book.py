@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .claims import MIXED, NOT_SUPPORTED, SUPPORTED, atomic_write_text, load_records, project_root
-from .runner import discover_notebooks, notebook_status, results_dir_for
+from .layout import atomic_write_text, project_root
+from .layout import results_dir as results_dir_for
+from .record import INCONCLUSIVE, MIXED, NOT_SUPPORTED, SUPPORTED, VERDICTS, load_records
+from .runner import discover_notebooks, notebook_status
 
-MARKERS = {SUPPORTED: "✅", MIXED: "🟡", NOT_SUPPORTED: "❌"}
-HOLDS, FAILS = "✓", "✗"
+MARKERS = {SUPPORTED: "✅", MIXED: "🟡", NOT_SUPPORTED: "❌", INCONCLUSIVE: "⚪"}
+HOLDS, FAILS, UNDECIDED = "✓", "✗", "?"
 
 
 class BookError(RuntimeError):
@@ -47,11 +49,16 @@ class ClaimRow:
         if not self.record:
             return ""
         subs = self.record.get("subclaims", {})
-        return " ".join(f"{k} {HOLDS if subs[k]['holds'] else FAILS}" for k in sorted(subs))
+        marks = {True: HOLDS, False: FAILS, None: UNDECIDED}
+        return " ".join(f"{k} {marks[subs[k]['holds']]}"
+                        + (" (check)" if subs[k].get("consistency") else "")
+                        for k in sorted(subs))
 
     def n_held(self) -> tuple[int, int]:
-        subs = (self.record or {}).get("subclaims", {})
-        return sum(bool(s["holds"]) for s in subs.values()), len(subs)
+        """(sub-claims that hold, sub-claims that count), consistency checks left out."""
+        subs = [s for s in (self.record or {}).get("subclaims", {}).values()
+                if not s.get("consistency")]
+        return sum(s["holds"] is True for s in subs), len(subs)
 
 
 # --------------------------------------------------------------------------- gathering
@@ -105,14 +112,15 @@ def claim_rows(profile: str = "quick", root: str | os.PathLike | None = None,
                 row.notes.append(f"the latest run of {claim} failed "
                                  f"(executed copy in `{_rel(failed, root)}`); {shown}.")
             why = status.get(nb.stem)
-            if rec is not None and why in ("notebook changed", "parameters changed",
-                                           "library changed"):
+            if rec is None or why in (None, "up to date", "never run", "executed copy missing"):
+                pass
+            elif why == "record changed outside the runner":
+                row.notes.append(f"{claim}'s record was not written by `sparsestudy run` "
+                                 f"(rerun `sparsestudy run --profile {profile} --only {claim}`).")
+            elif why != "record missing":
                 row.notes.append(f"{claim}'s record is out of date ({why} since it was "
                                  f"computed): rerun `sparsestudy run --profile {profile} "
                                  f"--only {claim}`.")
-            elif rec is not None and why == "record changed outside the runner":
-                row.notes.append(f"{claim}'s record was not written by `sparsestudy run` "
-                                 f"(rerun `sparsestudy run --profile {profile} --only {claim}`).")
         rows.append(row)
     return rows
 
@@ -129,8 +137,8 @@ def _commits(rows: list[ClaimRow]) -> list[str]:
     for r in rows:
         if not r.record:
             continue
-        g = r.record.get("git")
-        text = "outside git" if not g else \
+        g = r.record.get("provenance") or {}
+        text = "outside git" if not g.get("commit") else \
             f"{g['commit'][:12]}{' + uncommitted changes' if g.get('dirty') else ''}"
         if text not in seen:
             seen.append(text)
@@ -180,15 +188,17 @@ def scoreboard_markdown(profile: str = "quick", root: str | os.PathLike | None =
     rdir = Path(results_dir) if results_dir is not None else results_dir_for(profile, root)
     rows = claim_rows(profile, root, results_dir)
     chapters = root / "book" / "chapters"
-    n = {v: sum(r.verdict == v for r in rows) for v in (SUPPORTED, MIXED, NOT_SUPPORTED)}
+    n = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
     missing = sum(r.record is None for r in rows)
 
     out = ["# Scoreboard", ""]
     out.append(
         f"Computed verdicts of profile **{profile}**, read from the records in "
         f"`{_rel(rdir, root)}/`. A claim is *supported* when every sub-claim holds, *mixed* when "
-        "some do, *not supported* when none does; each rule is the one pre-registered in the "
-        "claims register and is computed by the claim's notebook, never typed."
+        "some hold and some do not, *not supported* when at least one fails and none holds, "
+        "and *inconclusive* when none fails but at least one experiment was too weak to test "
+        "its rule. Each rule is the one pre-registered in the claims register and is computed "
+        "by the claim's notebook, never typed; consistency checks are shown but not counted."
     )
     out.append("")
     commits = _commits(rows)
@@ -197,7 +207,8 @@ def scoreboard_markdown(profile: str = "quick", root: str | os.PathLike | None =
         out.append("")
     out.append(
         f"{MARKERS[SUPPORTED]} {n[SUPPORTED]} supported · {MARKERS[MIXED]} {n[MIXED]} mixed · "
-        f"{MARKERS[NOT_SUPPORTED]} {n[NOT_SUPPORTED]} not supported"
+        f"{MARKERS[NOT_SUPPORTED]} {n[NOT_SUPPORTED]} not supported · "
+        f"{MARKERS[INCONCLUSIVE]} {n[INCONCLUSIVE]} inconclusive"
         + (f" · {missing} without a record" if missing else "")
     )
     out.append("")
@@ -229,7 +240,8 @@ def scoreboard_markdown(profile: str = "quick", root: str | os.PathLike | None =
         out += [f"- {note}" for note in notes]
         out.append(":::")
         out.append("")
-    out.append(f"Sub-claims: {HOLDS} holds, {FAILS} fails. Key numbers are the highlights each "
+    out.append(f"Sub-claims: {HOLDS} holds, {FAILS} does not hold, {UNDECIDED} inconclusive. "
+               "Key numbers are the highlights each "
                "notebook chose; the chapter shows every measurement behind them.")
     out.append("")
     return "\n".join(out)

@@ -47,6 +47,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="comma-separated claim ids to run (default: all)")
     run.add_argument("--force", action="store_true", help="rerun even up-to-date notebooks")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None,
+                     help="inject device=DEVICE into every notebook (default: each notebook's "
+                          "own setting)")
+    run.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                     help="inject scheduler=ADDRESS (a Dask scheduler) into every notebook")
+    run.add_argument("--no-wait", action="store_true",
+                     help="stop at once, instead of waiting, when another run of this profile "
+                          "is in progress")
 
     book = sub.add_parser("book", help="build the HTML book from the executed notebooks",
                           description="Copy results/<profile>/executed/ into the book, write "
@@ -67,7 +75,8 @@ def _cmd_run(args: argparse.Namespace, root: Path | None) -> int:
 
     try:
         outcomes = run_notebooks(profile=args.profile, only=args.only, force=args.force,
-                                 root=root, progress=not args.no_progress)
+                                 root=root, progress=not args.no_progress, device=args.device,
+                                 scheduler=args.scheduler, wait=not args.no_wait)
     except NotebookRunError as exc:
         outcomes = exc.outcomes
         ran = sum(o.status == "ran" for o in outcomes)
@@ -120,13 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     commands = {"run": _cmd_run, "book": _cmd_book, "claims": _cmd_claims}
     from .book import BookError
+    from .layout import RunInProgress
 
     try:
         return commands[args.command](args, root)
     except KeyboardInterrupt:
         _error("interrupted")
         return EXIT_INTERRUPTED
-    except (ValueError, BookError, FileNotFoundError) as exc:
+    except (ValueError, BookError, FileNotFoundError, RunInProgress) as exc:
         if args.traceback or os.environ.get("SPARSESTUDY_TRACEBACK"):
             raise
         _error(str(exc))

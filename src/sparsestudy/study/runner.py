@@ -2,22 +2,27 @@
 
 Each claim has one notebook, ``notebooks/cNN_<slug>.ipynb`` (claim id ``CNN``). A profile,
 ``notebooks/profiles/<profile>.yaml``, maps a notebook's stem to the parameters that override
-the defaults of its ``parameters`` cell; the runner always injects ``profile=<profile>``.
+the defaults of its ``parameters`` cell; the runner always injects ``profile`` and
+``output_dir`` (the results folder of :func:`sparsestudy.study.layout.results_dir`), and
+``device`` and ``scheduler`` when they are given.
 
 For each notebook the runner
 
 * executes it with papermill (kernel ``python3``, working directory ``notebooks/``) into
-  ``results/<profile>/executed/<stem>.ipynb``, written through a temporary file and moved into
-  place only when the run succeeded;
-* checks that the run wrote a fresh, valid record ``results/<profile>/CNN.json``
-  (:class:`sparsestudy.claims.ClaimRecord`);
+  ``<results>/executed/<stem>.ipynb``, written through a temporary file and moved into place
+  only when the run succeeded;
+* checks that the run wrote a fresh, valid record ``<results>/CNN.json``, then completes the
+  record's fingerprint (:mod:`sparsestudy.study.fingerprint`) with the notebook's code cells
+  and its parameters - the modules and the device kind come from the kernel that ran it;
 * on failure puts the notebook's previous record back byte for byte (or removes the one a
-  failed first run left behind), keeps the failed executed copy in
-  ``results/<profile>/failed/<stem>.ipynb`` and goes on with the other notebooks;
-* skips a notebook whose cells' sources, resolved parameters and library (every
-  ``sparsestudy/**/*.py`` except the runner, book and command-line modules) are unchanged
-  since its last successful run, as long as its record (unmodified) and executed copy still
-  exist. The fingerprints live in ``results/<profile>/runs.json``.
+  failed first run left behind), keeps the failed executed copy in ``<results>/failed/`` and
+  goes on with the other notebooks;
+* skips a notebook whose record's fingerprint still matches the tree (same code cells,
+  parameters, library modules and device kind), as long as its record (unmodified) and
+  executed copy exist. ``<results>/runs.json`` keeps each notebook's last successful run.
+
+Two runs of one profile never write its folder at once: the second waits for the first
+(:func:`sparsestudy.study.layout.run_lock`) and says so.
 
 :func:`run_notebooks` raises :class:`NotebookRunError` (after running every other notebook)
 when any notebook failed; the error lists each failure in one line.
@@ -25,29 +30,27 @@ when any notebook failed; the error lists each failure in one line.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import hashlib
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .claims import VERDICTS, atomic_write_text, project_root
+from . import fingerprint as fp
+from .layout import (CLAIM_ID, NOTEBOOK_GLOB, STATE_FILE, atomic_write_bytes, check_profile,
+                     claim_of_stem, notebooks_dir, project_root, record_path, run_lock,
+                     write_json)
+from .layout import results_dir as _results_dir
+from .record import RecordError, load_record
 
-STATE_FILE = "runs.json"
-STATE_VERSION = 1
+STATE_VERSION = 2
 KERNEL_NAME = "python3"
 
-_STEM = re.compile(r"^c(\d{2})_[A-Za-z0-9_]+$")
-_PROFILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-_CLAIM = re.compile(r"^C\d{2}$")
 #: parameters the runner sets itself; a profile may not override them
-RESERVED_PARAMETERS = ("profile", "output_dir")
+RESERVED_PARAMETERS = ("profile", "output_dir", "scheduler")
 
 
 class NotebookRunError(RuntimeError):
@@ -115,25 +118,14 @@ class Outcome:
 # --------------------------------------------------------------------------- discovery
 
 
-def notebooks_dir(root: Path) -> Path:
-    return Path(root) / "notebooks"
-
-
-def results_dir_for(profile: str, root: str | os.PathLike | None = None) -> Path:
-    """``<root>/results/<profile>``: where records, executed copies and runs.json live."""
-    root = Path(root) if root is not None else project_root()
-    return root / "results" / profile
-
-
 def discover_notebooks(root: str | os.PathLike | None = None) -> list[Notebook]:
     """The claim notebooks ``<root>/notebooks/cNN_<slug>.ipynb``, sorted by claim id."""
     root = Path(root) if root is not None else project_root()
     found: dict[str, Notebook] = {}
-    for path in sorted(notebooks_dir(root).glob("c[0-9][0-9]_*.ipynb")):
-        m = _STEM.match(path.stem)
-        if not m:
+    for path in sorted(notebooks_dir(root).glob(NOTEBOOK_GLOB)):
+        claim = claim_of_stem(path.stem)
+        if claim is None:
             continue
-        claim = f"C{m.group(1)}"
         if claim in found:
             raise ValueError(
                 f"two notebooks for claim {claim}: {found[claim].path.name} and {path.name}"
@@ -157,8 +149,7 @@ def load_profile(profile: str, root: str | os.PathLike | None = None,
     import yaml
 
     root = Path(root) if root is not None else project_root()
-    if not isinstance(profile, str) or not _PROFILE.match(profile):
-        raise ValueError(f"profile must be a plain name like 'quick', got {profile!r}")
+    check_profile(profile)
     path = notebooks_dir(root) / "profiles" / f"{profile}.yaml"
     if not path.is_file():
         known = ", ".join(available_profiles(root)) or "none"
@@ -199,7 +190,7 @@ def select_notebooks(notebooks: list[Notebook], only: str | Iterable[str] | None
     wanted = [str(c).strip().upper() for c in only if str(c).strip()]
     if not wanted:
         raise ValueError("only must name at least one claim id, e.g. C01")
-    malformed = [c for c in wanted if not _CLAIM.match(c)]
+    malformed = [c for c in wanted if not CLAIM_ID.match(c)]
     if malformed:
         raise ValueError(f"claim ids look like C01; got {', '.join(malformed)}")
     known = {nb.claim for nb in notebooks}
@@ -212,111 +203,67 @@ def select_notebooks(notebooks: list[Notebook], only: str | Iterable[str] | None
     return [nb for nb in notebooks if nb.claim in set(wanted)]
 
 
-# --------------------------------------------------------------------------- fingerprints
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def source_fingerprint(path: str | os.PathLike) -> str:
-    """Hash of a notebook's cells (type, source, tags) - not of its outputs or metadata."""
-    with open(path, encoding="utf-8") as fh:
-        nb = json.load(fh)
-    cells = []
-    for cell in nb.get("cells", []):
-        src = cell.get("source", "")
-        if isinstance(src, list):
-            src = "".join(src)
-        tags = sorted(cell.get("metadata", {}).get("tags", []))
-        cells.append([cell.get("cell_type"), src, tags])
-    return _sha(json.dumps(cells, sort_keys=True).encode())
-
-
-def parameters_fingerprint(parameters: Mapping[str, Any]) -> str:
-    return _sha(json.dumps(parameters, sort_keys=True, default=repr).encode())
-
-
-def library_dir() -> Path:
-    """The directory of the ``sparsestudy`` package the kernel imports (this one)."""
-    return Path(__file__).resolve().parent
-
-
-#: modules that run notebooks and build the book; notebooks do not import them, so editing
-#: them does not make the records stale (otherwise a wording change in the scoreboard would
-#: rerun every notebook of the ``full`` profile)
-TOOLING_MODULES = ("cli.py", "book.py", "runner.py")
-
-
-def library_fingerprint(directory: str | os.PathLike | None = None) -> str:
-    """Hash of the path and content of every ``*.py`` file of the library (except the
-    :data:`TOOLING_MODULES` at its top level)."""
-    directory = Path(directory) if directory is not None else library_dir()
-    h = hashlib.sha256()
-    for p in sorted(directory.rglob("*.py")):
-        rel = p.relative_to(directory)
-        if "__pycache__" in rel.parts or rel.as_posix() in TOOLING_MODULES:
-            continue
-        h.update(rel.as_posix().encode() + b"\0")
-        h.update(p.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def resolve_parameters(nb: Notebook, profile: str, overrides: Mapping[str, Any],
-                       results_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The parameters papermill injects: the profile's overrides, ``profile`` and, when a
-    results directory is given explicitly, ``output_dir``."""
-    params = dict(overrides)
-    params["profile"] = profile
-    if results_dir is not None:
-        params["output_dir"] = str(Path(results_dir).resolve())
-    return params
-
-
 # --------------------------------------------------------------------------- state
 
 
-def _read_state(results_dir: Path) -> dict[str, Any]:
-    path = results_dir / STATE_FILE
+def resolve_parameters(profile: str, overrides: Mapping[str, Any], rdir: str | os.PathLike, *,
+                       device: str | None = None, scheduler: str | None = None
+                       ) -> dict[str, Any]:
+    """The parameters papermill injects: the profile's overrides, ``profile``, ``output_dir``
+    and, when given, ``device`` and ``scheduler``."""
+    params = dict(overrides)
+    params["profile"] = profile
+    params["output_dir"] = str(Path(rdir).resolve())
+    if device is not None:
+        params["device"] = device
+    if scheduler is not None:
+        params["scheduler"] = scheduler
+    return params
+
+
+def _read_state(rdir: Path) -> dict[str, Any]:
+    path = rdir / STATE_FILE
     empty = {"version": STATE_VERSION, "notebooks": {}}
     if not path.is_file():
         return empty
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        print(f"sparsestudy: warning: ignoring unreadable {path}; every notebook will run",
-              file=sys.stderr)
-        return empty
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION \
-            or not isinstance(state.get("notebooks"), dict):
+    except (OSError, ValueError) as exc:
+        raise RecordError(f"the runner's state {path} is damaged ({exc}): delete it (every "
+                          "notebook of this profile will then run again)") from None
+    if not isinstance(state, dict) or not isinstance(state.get("notebooks"), dict):
+        raise RecordError(f"the runner's state {path} is not a runs.json the runner wrote: "
+                          "delete it (every notebook of this profile will then run again)")
+    if state.get("version") != STATE_VERSION:  # an older layout: start afresh
         return empty
     return state
 
 
-def _write_state(results_dir: Path, state: dict[str, Any]) -> None:
-    atomic_write_text(results_dir / STATE_FILE, json.dumps(state, indent=2, sort_keys=True) + "\n")
+def _write_state(rdir: Path, state: dict[str, Any]) -> None:
+    write_json(rdir / STATE_FILE, state)
 
 
-def _fingerprints(nb: Notebook, params: Mapping[str, Any], library: str) -> dict[str, str]:
-    return {
-        "source": source_fingerprint(nb.path),
-        "parameters": parameters_fingerprint(params),
-        "library": library,
-    }
+def _current(nb: Notebook, params: Mapping[str, Any], recorded_device: str | None
+             ) -> dict[str, str]:
+    """The code, parameters and device parts of the fingerprint the tree has now."""
+    device = fp.device_kind(params["device"]) if "device" in params else (recorded_device or
+                                                                          "cpu")
+    return {"code": fp.code_fingerprint(nb.path),
+            "parameters": fp.parameters_fingerprint(params), "device": device}
 
 
-def _why_run(entry: Mapping[str, Any] | None, fp: Mapping[str, str], record: Path,
-             executed: Path) -> str | None:
+def _why_run(entry: Mapping[str, Any] | None, nb: Notebook, params: Mapping[str, Any],
+             record: Path, executed: Path) -> str | None:
     """Why a notebook needs to run, or ``None`` when it is up to date."""
     if not entry:
         return "never run"
-    for key, what in (("source", "notebook changed"), ("parameters", "parameters changed"),
-                      ("library", "library changed")):
-        if entry.get(key) != fp[key]:
-            return what
+    recorded = entry.get("fingerprint") or {}
+    changed = fp.changes(recorded, **_current(nb, params, recorded.get("device")))
+    if changed:
+        return "; ".join(changed)
     if not record.is_file():
         return "record missing"
-    if entry.get("record_sha256") != _sha(record.read_bytes()):
+    if entry.get("record_sha256") != fp.sha256(record.read_bytes()):
         return "record changed outside the runner"
     if not executed.is_file():
         return "executed copy missing"
@@ -330,16 +277,19 @@ def notebook_status(profile: str = "quick", root: str | os.PathLike | None = Non
     Used by the scoreboard to say when a record no longer matches its notebook.
     """
     root = Path(root) if root is not None else project_root()
-    rdir = Path(results_dir) if results_dir is not None else results_dir_for(profile, root)
+    rdir = Path(results_dir) if results_dir is not None else _results_dir(profile, root)
     notebooks = discover_notebooks(root)
     profiles = load_profile(profile, root, notebooks)
     state = _read_state(rdir)["notebooks"]
-    library = library_fingerprint()
     out = {}
     for nb in notebooks:
-        params = resolve_parameters(nb, profile, profiles.get(nb.stem, {}), results_dir)
-        why = _why_run(state.get(nb.stem), _fingerprints(nb, params, library),
-                       rdir / f"{nb.claim}.json", rdir / "executed" / f"{nb.stem}.ipynb")
+        entry = state.get(nb.stem)
+        params = resolve_parameters(profile, profiles.get(nb.stem, {}), rdir)
+        for k, v in ((entry or {}).get("resolved_parameters") or {}).items():
+            if k in ("device", "scheduler"):        # as the last run was asked to
+                params.setdefault(k, v)
+        why = _why_run(entry, nb, params, record_path(rdir, nb.claim),
+                       rdir / "executed" / f"{nb.stem}.ipynb")
         out[nb.stem] = why or "up to date"
     return out
 
@@ -381,24 +331,24 @@ def _source_cell_index(nb_path: Path, executed_index: int) -> int:
     return executed_index - 1 if executed_index > injected_at else executed_index
 
 
-def _validate_record(path: Path, claim: str, profile: str, before_mtime: int | None) -> None:
+def _validate_record(path: Path, claim: str, profile: str, before_mtime: int | None
+                     ) -> dict[str, Any]:
     if not path.is_file():
         raise _RecordProblem(f"the notebook finished but wrote no record {path}")
     if before_mtime is not None and path.stat().st_mtime_ns == before_mtime:
         raise _RecordProblem(f"the notebook finished but did not rewrite its record {path}")
     try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise _RecordProblem(f"record {path} is not valid JSON ({exc})") from None
-    if rec.get("claim") != claim:
-        raise _RecordProblem(f"record {path} is for claim {rec.get('claim')!r}, not {claim}")
-    if rec.get("verdict") not in VERDICTS:
-        raise _RecordProblem(f"record {path} has verdict {rec.get('verdict')!r}")
-    if rec.get("profile") != profile:
+        rec = load_record(path)
+    except RecordError as exc:
+        raise _RecordProblem(str(exc)) from None
+    if rec["claim"] != claim:
+        raise _RecordProblem(f"record {path} is for claim {rec['claim']!r}, not {claim}")
+    if rec["profile"] != profile:
         raise _RecordProblem(
-            f"record {path} says profile {rec.get('profile')!r}, not {profile!r} "
-            "(does the notebook pass profile=profile to ClaimRecord?)"
+            f"record {path} says profile {rec['profile']!r}, not {profile!r} "
+            "(does the notebook open its claim with open_claim?)"
         )
+    return rec
 
 
 class _RecordProblem(Exception):
@@ -417,9 +367,7 @@ def _restore_record(path: Path, snapshot: bytes | None) -> None:
             return
     except OSError:
         pass
-    tmp = path.with_name(f".{path.name}.restore.tmp")
-    tmp.write_bytes(snapshot)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, snapshot)
 
 
 def _one_line(text: Any, limit: int = 300) -> str:
@@ -427,28 +375,11 @@ def _one_line(text: Any, limit: int = 300) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
-@contextlib.contextmanager
-def _results_env(rdir: Path, profile: str):
-    """Run the kernel with ``SPARSESTUDY_RESULTS`` pointing at this run's results folder, so a
-    notebook's default ``output_dir`` (``$SPARSESTUDY_RESULTS/<profile>``) is where the runner
-    looks for its record, whatever the caller's environment says."""
-    old = os.environ.get("SPARSESTUDY_RESULTS")
-    if rdir.name == profile:
-        os.environ["SPARSESTUDY_RESULTS"] = str(rdir.parent.resolve())
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("SPARSESTUDY_RESULTS", None)
-        else:
-            os.environ["SPARSESTUDY_RESULTS"] = old
-
-
 def _run_one(nb: Notebook, params: dict[str, Any], root: Path, rdir: Path, profile: str,
              kernel_name: str, progress: bool) -> Outcome:
     import papermill as pm
 
-    record = rdir / f"{nb.claim}.json"
+    record = record_path(rdir, nb.claim)
     executed_dir, failed_dir = rdir / "executed", rdir / "failed"
     executed = executed_dir / f"{nb.stem}.ipynb"
     failed_copy = failed_dir / f"{nb.stem}.ipynb"
@@ -464,21 +395,25 @@ def _run_one(nb: Notebook, params: dict[str, Any], root: Path, rdir: Path, profi
     executed_dir.mkdir(parents=True, exist_ok=True)
     snapshot = record.read_bytes() if record.is_file() else None
     before_mtime = record.stat().st_mtime_ns if snapshot is not None else None
+    code = fp.code_fingerprint(nb.path)      # the code that runs, hashed before it runs
     t0 = time.perf_counter()
     try:
-        with _results_env(rdir, profile):
-            pm.execute_notebook(
-                str(nb.path), str(partial),
-                parameters=params,
-                kernel_name=kernel_name,
-                cwd=str(notebooks_dir(root)),
-                log_output=False,
-                progress_bar={"leave": False, "desc": nb.stem, "position": 1} if progress else False,
-                request_save_on_cell_execute=True,
-                # ipykernel >= 7 warns on every start that TCP is unencrypted (the kernel is local)
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
-            )
-        _validate_record(record, nb.claim, profile, before_mtime)
+        pm.execute_notebook(
+            str(nb.path), str(partial),
+            parameters=params,
+            kernel_name=kernel_name,
+            cwd=str(notebooks_dir(root)),
+            log_output=False,
+            progress_bar={"leave": False, "desc": nb.stem, "position": 1} if progress else False,
+            request_save_on_cell_execute=True,
+            # ipykernel >= 7 warns on every start that TCP is unencrypted (the kernel is local)
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        )
+        rec = _validate_record(record, nb.claim, profile, before_mtime)
+        # complete the fingerprint: the kernel wrote the modules it loaded and the device
+        rec["fingerprint"]["code"] = code
+        rec["fingerprint"]["parameters"] = fp.parameters_fingerprint(params)
+        write_json(record, rec)
     except BaseException as exc:
         outcome.elapsed_s = time.perf_counter() - t0
         _restore_record(record, snapshot)
@@ -519,6 +454,9 @@ def run_notebooks(
     results_dir: str | os.PathLike | None = None,
     raise_on_failure: bool = True,
     kernel_name: str = KERNEL_NAME,
+    device: str | None = None,
+    scheduler: str | None = None,
+    wait: bool = True,
 ) -> list[Outcome]:
     """Execute the claim notebooks of ``profile`` and return one :class:`Outcome` each.
 
@@ -531,15 +469,20 @@ def run_notebooks(
     force : bool
         Run even the notebooks that are up to date.
     root : path, optional
-        Project root (default :func:`sparsestudy.claims.project_root`).
+        Project root (default :func:`sparsestudy.study.layout.project_root`).
     progress : bool
         Show a progress bar over notebooks (and papermill's over cells) on stderr.
     results_dir : path, optional
-        Where records, executed copies and ``runs.json`` go (default ``<root>/results/<profile>``).
-        When given it is also injected into the notebooks as ``output_dir``.
+        Where records, executed copies and ``runs.json`` go (default
+        :func:`sparsestudy.study.layout.results_dir`); injected as ``output_dir``.
     raise_on_failure : bool
-        Raise :class:`NotebookRunError` at the end if any notebook failed (default); otherwise
-        return the outcomes and let the caller look at ``status``.
+        Raise :class:`NotebookRunError` at the end if any notebook failed (default).
+    device, scheduler : str, optional
+        Injected into every notebook when given (``device``: ``"cpu"``, ``"cuda"`` or
+        ``"auto"``; ``scheduler``: a Dask scheduler address).
+    wait : bool
+        When another run holds this profile's folder: wait for it (default) or raise
+        :class:`~sparsestudy.study.layout.RunInProgress`.
 
     Raises
     ------
@@ -554,49 +497,51 @@ def run_notebooks(
     if not notebooks_dir(root).is_dir():
         raise ValueError(f"{root} has no notebooks/ folder: run sparsestudy inside the project "
                          "(the folder with _config.yml and pyproject.toml) or pass --root")
+    if device is not None and device not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
     notebooks = discover_notebooks(root)
     profiles = load_profile(profile, root, notebooks)
     selected = select_notebooks(notebooks, only)
     if not selected:
         raise ValueError(f"no claim notebooks (cNN_<name>.ipynb) in {notebooks_dir(root)}")
     rdir = (Path(results_dir).resolve() if results_dir is not None
-            else results_dir_for(profile, root))
-    rdir.mkdir(parents=True, exist_ok=True)
-    state = _read_state(rdir)
-    library = library_fingerprint()
-
-    outcomes: list[Outcome] = []
-    bar = tqdm(selected, desc=f"notebooks ({profile})", unit="nb", disable=not progress,
-               file=sys.stderr, position=0)
-    for nb in bar:
-        bar.set_postfix_str(nb.stem)
-        params = resolve_parameters(nb, profile, profiles.get(nb.stem, {}), results_dir)
-        fp = _fingerprints(nb, params, library)
-        record = rdir / f"{nb.claim}.json"
-        executed = rdir / "executed" / f"{nb.stem}.ipynb"
-        why = _why_run(state["notebooks"].get(nb.stem), fp, record, executed)
-        if why is None and not force:
-            out = Outcome(nb.claim, nb.stem, "skipped", reason="up to date", record=record,
-                          executed=executed, parameters=params)
-        else:
-            out = _run_one(nb, params, root, rdir, profile, kernel_name, progress)
-            out.reason = why or "forced"
-            if out.status == "ran":
-                state["notebooks"][nb.stem] = {
-                    **fp,
-                    "claim": nb.claim,
-                    "resolved_parameters": params,
-                    "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                    "elapsed_s": round(out.elapsed_s, 3),
-                    "record": record.name,
-                    "record_sha256": _sha(record.read_bytes()),
-                    "executed": executed.relative_to(rdir).as_posix(),
-                }
-                _write_state(rdir, state)
-        outcomes.append(out)
-        if progress:
-            bar.write(out.describe(), file=sys.stderr)
-    bar.close()
+            else _results_dir(profile, root))
+    with run_lock(rdir, wait=wait, what=f"sparsestudy run --profile {profile}"):
+        state = _read_state(rdir)
+        outcomes: list[Outcome] = []
+        bar = tqdm(selected, desc=f"notebooks ({profile})", unit="nb", disable=not progress,
+                   file=sys.stderr, position=0)
+        for nb in bar:
+            bar.set_postfix_str(nb.stem)
+            params = resolve_parameters(profile, profiles.get(nb.stem, {}), rdir,
+                                        device=device, scheduler=scheduler)
+            record = record_path(rdir, nb.claim)
+            executed = rdir / "executed" / f"{nb.stem}.ipynb"
+            why = _why_run(state["notebooks"].get(nb.stem), nb, params, record, executed)
+            if why is None and not force:
+                out = Outcome(nb.claim, nb.stem, "skipped", reason="up to date", record=record,
+                              executed=executed, parameters=params)
+            else:
+                out = _run_one(nb, params, root, rdir, profile, kernel_name, progress)
+                out.reason = why or "forced"
+                if out.status == "ran":
+                    rec = load_record(record)
+                    state["notebooks"][nb.stem] = {
+                        "claim": nb.claim,
+                        "fingerprint": rec["fingerprint"],
+                        "resolved_parameters": params,
+                        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(
+                            timespec="seconds"),
+                        "elapsed_s": round(out.elapsed_s, 3),
+                        "record": record.name,
+                        "record_sha256": fp.sha256(record.read_bytes()),
+                        "executed": executed.relative_to(rdir).as_posix(),
+                    }
+                    _write_state(rdir, state)
+            outcomes.append(out)
+            if progress:
+                bar.write(out.describe(), file=sys.stderr)
+        bar.close()
 
     if raise_on_failure and any(o.status == "failed" for o in outcomes):
         raise NotebookRunError(outcomes)
@@ -610,6 +555,5 @@ def outcome_to_dict(outcome: Outcome) -> dict[str, Any]:
 
 __all__ = [
     "run_notebooks", "notebook_status", "discover_notebooks", "load_profile", "select_notebooks",
-    "results_dir_for", "library_fingerprint", "source_fingerprint", "Notebook", "Outcome",
-    "NotebookRunError",
+    "resolve_parameters", "Notebook", "Outcome", "NotebookRunError",
 ]

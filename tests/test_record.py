@@ -1,5 +1,5 @@
-"""Claim records: the verdict is computed, the record is validated, the file is strict JSON and
-written atomically."""
+"""Claim records: the verdict is computed (with the inconclusive state and consistency checks),
+the record is validated against its format, the file is strict JSON and written atomically."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import os
 import numpy as np
 import pytest
 
-from sparsestudy import claims
-from sparsestudy.claims import (MIXED, NOT_SUPPORTED, SUPPORTED, ClaimRecord, atomic_write_text,
-                                load_records, project_root, to_jsonable, verdict_from)
+from sparsestudy.study import layout, notebook
+from sparsestudy.study.layout import atomic_write_text, project_root
+from sparsestudy.study.record import (INCONCLUSIVE, MIXED, NOT_SUPPORTED, SUPPORTED, ClaimRecord,
+                                      RecordError, load_record, load_records, subclaim_state,
+                                      to_jsonable, validate_record, verdict_from)
 
 
 def _record(tmp_path, expected=("a", "b", "c"), **kw):
@@ -36,6 +38,10 @@ def _strict_load(path):
     ([False], NOT_SUPPORTED),
     ([False, False, False], NOT_SUPPORTED),
     ([np.bool_(True), np.bool_(False)], MIXED),
+    ([None], INCONCLUSIVE),
+    ([True, None], INCONCLUSIVE),
+    ([False, None], NOT_SUPPORTED),
+    ([True, False, None], MIXED),
 ])
 def test_verdict_from(holds, verdict):
     assert verdict_from(holds) == verdict
@@ -53,22 +59,24 @@ def test_verdict_needs_a_subclaim():
 def test_record_verdict_is_computed_from_subclaims(tmp_path, holds, verdict):
     rec = _record(tmp_path)
     for key, h in zip("abc", holds):
-        assert rec.subclaim(key, rule=f"rule {key}", holds=h, values={"x": 1.0}) is h
+        assert rec.subclaim(key, rule=f"rule {key}", passed=h, values={"x": 1.0}) is h
     path = rec.save()
     assert path == tmp_path / "C01.json"
     data = _strict_load(path)
     assert data["verdict"] == verdict == rec.verdict
     assert {k: s["holds"] for k, s in data["subclaims"].items()} == dict(zip("abc", holds))
     assert data["claim"] == "C01" and data["profile"] == "quick" and data["seeds"] == [0, 1, 2]
-    for key in ("title", "parameters", "versions", "git", "elapsed_s", "highlights"):
+    for key in ("title", "parameters", "provenance", "fingerprint", "elapsed_s", "highlights",
+                "why", "format"):
         assert key in data
-    assert data["versions"]["numpy"] == np.__version__
+    assert data["provenance"]["versions"]["numpy"] == np.__version__
+    assert validate_record(data) is data
 
 
 def test_missing_expected_subclaim_refuses_to_save(tmp_path):
     rec = _record(tmp_path)
-    rec.subclaim("a", rule="r", holds=True)
-    rec.subclaim("c", rule="r", holds=True)
+    rec.subclaim("a", rule="r", passed=True)
+    rec.subclaim("c", rule="r", passed=True)
     with pytest.raises(ValueError, match=r"\['b'\]"):
         rec.save()
     assert not (tmp_path / "C01.json").exists()
@@ -84,7 +92,7 @@ def test_record_without_subclaims_refuses_to_save(tmp_path):
 def test_unexpected_subclaim_key_is_refused(tmp_path):
     rec = _record(tmp_path, expected=("a", "b"))
     with pytest.raises(ValueError, match="'c'"):
-        rec.subclaim("c", rule="r", holds=True)
+        rec.subclaim("c", rule="r", passed=True)
 
 
 @pytest.mark.parametrize("claim", ["C1", "c01", "C001", "01", "X01", "", None, 1])
@@ -104,27 +112,27 @@ def test_bad_record_arguments_raise(tmp_path, kwargs):
 
 
 @pytest.mark.parametrize("holds", [1, 0, "yes", None, 1.0, np.int64(1)])
-def test_non_bool_holds_raise(tmp_path, holds):
+def test_non_bool_passed_raise(tmp_path, holds):
     rec = _record(tmp_path)
     with pytest.raises(TypeError, match="bool"):
-        rec.subclaim("a", rule="r", holds=holds)
+        rec.subclaim("a", rule="r", passed=holds)
     assert rec.subclaims == {}
 
 
 @pytest.mark.parametrize("key", ["A", "ab", "1", "", "é"])
 def test_bad_subclaim_keys_raise(tmp_path, key):
     with pytest.raises(ValueError):
-        _record(tmp_path, expected=None).subclaim(key, rule="r", holds=True)
+        _record(tmp_path, expected=None).subclaim(key, rule="r", passed=True)
 
 
 def test_empty_rule_raises(tmp_path):
     with pytest.raises(ValueError, match="rule"):
-        _record(tmp_path).subclaim("a", rule=" ", holds=True)
+        _record(tmp_path).subclaim("a", rule=" ", passed=True)
 
 
 def test_numpy_bool_holds_is_stored_as_bool(tmp_path):
     rec = _record(tmp_path, expected=("a",))
-    rec.subclaim("a", rule="r", holds=np.float64(2.0) > 1)
+    rec.subclaim("a", rule="r", passed=np.float64(2.0) > 1)
     data = _strict_load(rec.save())
     assert data["subclaims"]["a"]["holds"] is True
 
@@ -132,7 +140,7 @@ def test_numpy_bool_holds_is_stored_as_bool(tmp_path):
 def test_json_is_strict_for_non_finite_and_numpy_values(tmp_path):
     torch = pytest.importorskip("torch")
     rec = _record(tmp_path, expected=("a",), parameters={"alphas": np.array([0.1, 1.0])})
-    rec.subclaim("a", rule="r", holds=False, values={
+    rec.subclaim("a", rule="r", passed=False, values={
         "gap": float("nan"), "worst": np.float32("inf"), "best": -math.inf,
         "counts": np.arange(3), "n": np.int64(7), "flags": np.array([True, False]),
         "t": torch.tensor([1.5, float("nan")]), "nested": {"x": (1, np.float64(2.5))},
@@ -159,11 +167,11 @@ def test_to_jsonable_rejects_unknown_types():
 
 def test_unserialisable_parameters_leave_old_record_intact(tmp_path):
     old = _record(tmp_path, expected=("a",))
-    old.subclaim("a", rule="r", holds=True)
+    old.subclaim("a", rule="r", passed=True)
     path = old.save()
     before = path.read_bytes()
     new = _record(tmp_path, expected=("a",), parameters={"model": object()})
-    new.subclaim("a", rule="r", holds=False)
+    new.subclaim("a", rule="r", passed=False)
     with pytest.raises(TypeError):
         new.save()
     assert path.read_bytes() == before
@@ -180,7 +188,7 @@ def test_failed_write_leaves_old_file_intact(tmp_path, monkeypatch, broken):
 
     monkeypatch.setattr(os, broken, boom)
     rec = _record(tmp_path, expected=("a",))
-    rec.subclaim("a", rule="r", holds=True)
+    rec.subclaim("a", rule="r", passed=True)
     with pytest.raises(OSError, match=broken):
         rec.save()
     monkeypatch.undo()
@@ -200,7 +208,7 @@ def test_load_records_sorted_and_filtered(tmp_path):
     for claim, holds in (("C03", False), ("C01", True), ("C10", True)):
         rec = ClaimRecord(claim, f"claim {claim}", profile="quick", seeds=[0],
                           output_dir=tmp_path)
-        rec.subclaim("a", rule="r", holds=holds)
+        rec.subclaim("a", rule="r", passed=holds)
         rec.save()
     (tmp_path / "runs.json").write_text("{}")
     (tmp_path / "C1.json").write_text("not a record name")
@@ -212,12 +220,18 @@ def test_load_records_sorted_and_filtered(tmp_path):
 
 
 def test_load_records_rejects_bad_verdicts_and_bad_json(tmp_path):
-    (tmp_path / "C01.json").write_text(json.dumps({"claim": "C01", "verdict": "probably"}))
-    with pytest.raises(ValueError, match="probably"):
+    rec = _record(tmp_path, expected=("a",))
+    rec.subclaim("a", rule="r", passed=True)
+    good = json.loads(rec.save().read_text())
+    bad = dict(good, verdict="probably")
+    (tmp_path / "C01.json").write_text(json.dumps(bad))
+    with pytest.raises(RecordError, match="probably") as info:
         load_records(tmp_path)
-    (tmp_path / "C01.json").write_text('{"claim": "C01", "verd')
-    with pytest.raises(ValueError):
+    assert str(tmp_path / "C01.json") in str(info.value) and "rerun" in str(info.value)
+    (tmp_path / "C01.json").write_text('{"claim": "C01", "verd\x01')
+    with pytest.raises(RecordError, match="not valid JSON") as info:
         load_records(tmp_path)
+    assert str(tmp_path / "C01.json") in str(info.value) and "delete it" in str(info.value)
 
 
 def test_project_root_and_default_output_dir(tmp_path, monkeypatch):
@@ -229,22 +243,22 @@ def test_project_root_and_default_output_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(nested)
     monkeypatch.delenv("SPARSESTUDY_RESULTS", raising=False)
     assert project_root() == tmp_path.resolve()
-    assert claims.default_output_dir("full") == tmp_path.resolve() / "results" / "full"
+    assert layout.results_dir("full") == tmp_path.resolve() / "results" / "full"
     rec = ClaimRecord("C02", "t", profile="full", seeds=[0])
     assert rec.output_dir == tmp_path.resolve() / "results" / "full"
 
 
 def test_summary_lists_subclaims(tmp_path):
     rec = _record(tmp_path, expected=("a", "b"))
-    rec.subclaim("b", rule="rule b", holds=False)
-    rec.subclaim("a", rule="rule a", holds=True)
+    rec.subclaim("b", rule="rule b", passed=False)
+    rec.subclaim("a", rule="rule a", passed=True)
     assert rec.summary().splitlines() == ["C01: mixed", "  a. holds - rule a",
-                                          "  b. fails - rule b"]
+                                          "  b. does not hold - rule b"]
 
 
 def test_default_output_dir_honours_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SPARSESTUDY_RESULTS", str(tmp_path / "elsewhere"))
-    assert claims.default_output_dir("quick") == tmp_path / "elsewhere" / "quick"
+    assert layout.results_dir("quick") == (tmp_path / "elsewhere" / "quick").resolve()
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -256,7 +270,7 @@ def test_glue_passes_plain_python_scalars_to_myst_nb(monkeypatch, value, expecte
 
     seen = {}
     monkeypatch.setattr(myst_nb, "glue", lambda name, v, display=True: seen.update({name: v}))
-    claims.glue("x", value)
+    notebook.glue("x", value)
     assert seen["x"] == expected
     assert type(seen["x"]) is type(expected)
 
@@ -267,5 +281,105 @@ def test_glue_converts_torch_scalars(monkeypatch):
 
     seen = {}
     monkeypatch.setattr(myst_nb, "glue", lambda name, v, display=True: seen.update({name: v}))
-    claims.glue("t", torch.tensor(1.5, dtype=torch.float64))
+    notebook.glue("t", torch.tensor(1.5, dtype=torch.float64))
     assert seen["t"] == 1.5 and type(seen["t"]) is float
+
+
+# ------------------------------------------------------------------ register amendments 1, 5, 6
+@pytest.mark.parametrize("passed, adequate, consistency, equivalence, holds", [
+    (True, None, False, False, True), (False, None, False, False, False),
+    (True, True, False, False, True), (False, True, False, False, False),
+    (True, False, False, False, True),      # a rule that holds counts as held (amendment 1)
+    (False, False, False, False, None),     # failed while inadequate: inconclusive
+    (True, False, False, True, None),       # equivalence: inadequate is inconclusive both ways
+    (False, False, False, True, None),
+    (True, True, False, True, True), (False, True, False, True, False),
+    (False, False, True, False, False),     # consistency checks are shown as computed
+])
+def test_subclaim_state_follows_the_register(passed, adequate, consistency, equivalence, holds):
+    assert subclaim_state(passed, adequate, consistency=consistency,
+                          equivalence=equivalence) is holds
+
+
+def test_inconclusive_subclaim_is_stored_with_its_reason(tmp_path):
+    rec = _record(tmp_path, expected=("a", "b"))
+    assert rec.subclaim("a", rule="r", passed=True) is True
+    assert rec.subclaim("b", rule="LISTA beats ISTA by 10 dB", passed=False,
+                        adequacy="every stage ended on a plateau", adequate=False) is None
+    data = _strict_load(rec.save())
+    b = data["subclaims"]["b"]
+    assert b["holds"] is None and b["passed"] is False and b["adequate"] is False
+    assert "every stage ended on a plateau" in b["reason"]
+    assert data["verdict"] == INCONCLUSIVE
+    assert "b is inconclusive" in data["why"] and "a holds" in data["why"]
+
+
+def test_consistency_checks_do_not_count(tmp_path):
+    rec = _record(tmp_path, expected=("a", "b"))
+    rec.subclaim("a", rule="falls with depth", passed=True, consistency=True)
+    rec.subclaim("b", rule="r", passed=False)
+    data = _strict_load(rec.save())
+    assert data["verdict"] == NOT_SUPPORTED          # a would make it mixed if it counted
+    assert data["subclaims"]["a"]["consistency"] is True
+    assert "a is a consistency check" in data["why"]
+    only_checks = _record(tmp_path, expected=("a",))
+    only_checks.subclaim("a", rule="r", passed=True, consistency=True)
+    with pytest.raises(ValueError, match="consistency"):
+        only_checks.save()
+
+
+def test_adequacy_and_adequate_go_together(tmp_path):
+    rec = _record(tmp_path)
+    with pytest.raises(ValueError, match="together"):
+        rec.subclaim("a", rule="r", passed=True, adequate=True)
+    with pytest.raises(ValueError, match="together"):
+        rec.subclaim("a", rule="r", passed=True, adequacy="converged")
+    with pytest.raises(TypeError, match="adequate"):
+        rec.subclaim("a", rule="r", passed=True, adequacy="converged", adequate="yes")
+
+
+def test_validate_record_names_the_wrong_field(tmp_path):
+    rec = _record(tmp_path, expected=("a",))
+    rec.subclaim("a", rule="r", passed=False, adequacy="c", adequate=False)
+    good = _strict_load(rec.save())
+    validate_record(good)
+    forged = json.loads(json.dumps(good))
+    forged["subclaims"]["a"]["holds"] = False       # the state must follow from the inputs
+    with pytest.raises(ValueError, match="subclaims.a.holds"):
+        validate_record(forged)
+    forged = json.loads(json.dumps(good))
+    del forged["provenance"]["processor"]
+    with pytest.raises(ValueError, match="processor"):
+        validate_record(forged)
+    forged = json.loads(json.dumps(good))
+    forged["verdict"] = SUPPORTED
+    with pytest.raises(ValueError, match="does not follow"):
+        validate_record(forged)
+    forged = json.loads(json.dumps(good))
+    forged["format"] = 1
+    with pytest.raises(ValueError, match="format"):
+        validate_record(forged)
+
+
+def test_record_carries_provenance_and_the_modules_it_loaded(tmp_path):
+    import sparsestudy.prox  # noqa: F401  (a library module this "run" used)
+
+    rec = _record(tmp_path, expected=("a",), device="cpu")
+    rec.subclaim("a", rule="r", passed=True)
+    data = _strict_load(rec.save())
+    prov = data["provenance"]
+    assert prov["device"] == "cpu" and prov["processor"] and prov["date"].endswith("+00:00")
+    assert set(prov["versions"]) >= {"python", "torch", "numpy"}
+    mods = data["fingerprint"]["modules"]
+    assert "prox.py" in mods and len(mods["prox.py"]) == 64
+    assert not any(m.startswith("study/") for m in mods)   # the machinery is left out
+    assert data["fingerprint"]["code"] is None     # the runner fills it in after a run
+    with pytest.raises(ValueError, match="device"):
+        _record(tmp_path, device="gpu")
+
+
+def test_load_record_reports_a_missing_field(tmp_path):
+    path = tmp_path / "C05.json"
+    path.write_text(json.dumps({"format": 2, "claim": "C05"}))
+    with pytest.raises(RecordError, match=r"C05\.json.*no field 'title'.*--only C05"):
+        load_record(path)

@@ -1,0 +1,191 @@
+"""What every claim notebook does around its experiment, written once.
+
+A claim notebook starts with its ``parameters`` cell (the ``quick`` defaults, which a profile
+overrides). Every notebook declares the five shared parameters :data:`SHARED_PARAMETERS`:
+``profile``, ``seeds``, ``output_dir``, ``device`` and ``scheduler`` (the runner injects them;
+a notebook ignores what it does not use). Then::
+
+    from sparsestudy.study import open_claim, close_claim
+
+    rec = open_claim("C04", "An L0 penalty gives hard thresholding ...",
+                     expected=("a", "b", "c"))
+    ...                                   # the experiment
+    rec.subclaim("b", rule=..., passed=..., values=..., adequacy=..., adequate=...)
+    rec.glue("b_frac", 100 * frac)        # glue key c04_b_frac
+    ...
+    close_claim(rec)
+
+:func:`open_claim` reads the values of the parameters cell (and of the cell papermill injects)
+itself, from the kernel's history, so a notebook never retypes them; it sets the plotting
+style and the thread counts and returns the :class:`~sparsestudy.study.record.ClaimRecord`.
+:func:`close_claim` saves the record atomically, glues the verdict and its computed
+explanation, and shows the summary.
+
+**Glue keys** have one scheme: ``<claim>_<name>`` in lower case (``c04_b_frac``); every
+sub-claim's outcome is glued as ``<claim>_<key>_outcome`` (``holds``, ``does not hold``, ``is
+inconclusive``) the moment it is declared, and the verdict as ``<claim>_verdict``, its reason
+as ``<claim>_why`` and the run time as ``<claim>_elapsed``.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from .fingerprint import device_kind
+from .record import ClaimRecord, outcome_words
+
+#: the parameters every claim notebook declares
+SHARED_PARAMETERS = ("profile", "seeds", "output_dir", "device", "scheduler")
+
+
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """myst-nb's ``glue``, with NumPy and torch scalars turned into Python numbers first.
+
+    Under NumPy 2 a NumPy scalar's text form is ``np.float64(0.5)``, which myst-nb cannot format
+    (``{glue:text}`name:.2f``` then fails the book build).
+    """
+    from myst_nb import glue as _glue
+
+    if type(value).__module__.startswith("torch") and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    _glue(name, value, display=display)
+
+
+class NotebookClaim(ClaimRecord):
+    """A :class:`ClaimRecord` that glues as it goes (what :func:`open_claim` returns)."""
+
+    def key(self, name: str) -> str:
+        """The glue key of ``name``: ``c04_<name>``."""
+        if not isinstance(name, str) or not name or not name.replace("_", "").isalnum():
+            raise ValueError(f"name must be letters, digits and underscores, got {name!r}")
+        return f"{self.claim.lower()}_{name}"
+
+    def glue(self, name: str, value: Any) -> Any:
+        """Glue ``value`` under ``c04_<name>`` (not displayed); returns ``value``."""
+        glue(self.key(name), value)
+        return value
+
+    def subclaim(self, key: str, **kwargs: Any) -> bool | None:
+        holds = super().subclaim(key, **kwargs)
+        self.glue(f"{key}_outcome", outcome_words(self.subclaims[key]))
+        return holds
+
+
+def _assigned_names(source: str) -> list[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) else []
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def _shell():
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return None
+    return get_ipython()
+
+
+def notebook_parameters(namespace: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The values of the notebook's parameters, read from the kernel's history.
+
+    The parameters are the names assigned at top level in the cells that ran before this call
+    (the ``parameters`` cell and the cell papermill injects after it), with their current
+    values. Outside IPython pass ``namespace`` (a dict of the parameters) instead.
+    """
+    if namespace is not None:
+        return dict(namespace)
+    shell = _shell()
+    if shell is None:
+        raise RuntimeError("open_claim reads the parameters from an IPython kernel's history; "
+                           "outside a notebook pass parameters=dict(...)")
+    user_ns = shell.user_ns
+    history = list(user_ns.get("In", []))[1:-1]     # In[0] is '', In[-1] is this cell
+    names: list[str] = []
+    for source in history:
+        for n in _assigned_names(source):
+            if n not in names:
+                names.append(n)
+    return {n: user_ns[n] for n in names if n in user_ns and not n.startswith("_")}
+
+
+def open_claim(claim: str, title: str, *, expected: Iterable[str],
+               parameters: Mapping[str, Any] | None = None, threads: int | None = None
+               ) -> NotebookClaim:
+    """Open a claim notebook's record: read the parameters, set the style and the threads.
+
+    Parameters
+    ----------
+    claim, title, expected
+        As :class:`~sparsestudy.study.record.ClaimRecord`.
+    parameters : dict, optional
+        The notebook's parameters; default: read from the kernel (:func:`notebook_parameters`).
+    threads : int, optional
+        Threads for torch and the BLAS libraries (small problems run best on one each).
+    """
+    params = notebook_parameters(parameters)
+    missing = [p for p in SHARED_PARAMETERS if p not in params]
+    if missing:
+        raise ValueError(f"the parameters cell must declare {', '.join(missing)} (every claim "
+                         f"notebook declares {', '.join(SHARED_PARAMETERS)})")
+    if params["device"] not in ("cpu", "cuda", "auto") and \
+            not str(params["device"]).startswith("cuda:"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {params['device']!r}")
+    if threads is not None:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+        torch.set_num_threads(threads)
+    from ..plotting import use_style
+
+    use_style()
+    return NotebookClaim(claim, title, profile=params["profile"], seeds=params["seeds"],
+                         parameters=params, output_dir=params["output_dir"],
+                         expected=expected, device=device_kind(params["device"]))
+
+
+def close_claim(rec: ClaimRecord, *, show: bool = True) -> str:
+    """Save the record atomically, glue ``<claim>_verdict``, ``<claim>_why`` and
+    ``<claim>_elapsed``, and show the summary (a table). Returns the record's path."""
+    data = rec.to_dict()
+    path = rec.save()
+    prefix = rec.claim.lower()
+    glue(f"{prefix}_verdict", data["verdict"])
+    glue(f"{prefix}_why", data["why"])
+    glue(f"{prefix}_elapsed", data["elapsed_s"])
+    if show:
+        _show_summary(data)
+    return os.fspath(path)
+
+
+def _show_summary(data: Mapping[str, Any]) -> None:
+    rows = ["| sub-claim | outcome | rule |", "| --- | --- | --- |"]
+    for k, s in data["subclaims"].items():
+        rule = " ".join(str(s["rule"]).split()).replace("|", "\\|")
+        rows.append(f"| {k} | {outcome_words(s)} | {rule} |")
+    text = (f"**{data['claim']} is {data['verdict']}.** {data['why']}\n\n" + "\n".join(rows))
+    try:
+        from IPython.display import Markdown, display
+
+        display(Markdown(text))
+    except ImportError:  # pragma: no cover
+        print(text)
+
+
+__all__ = ["open_claim", "close_claim", "glue", "notebook_parameters", "NotebookClaim",
+           "SHARED_PARAMETERS"]
