@@ -175,7 +175,7 @@ def test_short_seeded_training_lowers_loss_and_is_deterministic(cls):
         net = cls(D, 0.1, 3)
         before = nmse_per_layer(net, vX, vZ)
         hist = train_layerwise(net, sampler, val_X=vX, val_Z=vZ, n_steps_per_stage=60,
-                               lrs=(1e-2, 2e-3), eval_every=5, patience=100, seed=7,
+                               lrs=(1e-2, 2e-3), eval_every=5, patience=3, seed=7,
                                progress=False)
         return net, before, hist
 
@@ -184,19 +184,69 @@ def test_short_seeded_training_lowers_loss_and_is_deterministic(cls):
     assert after[-1] < before[-1] - 1.0            # at least 1 dB better at the last layer
     np.testing.assert_allclose(hist["val_nmse_db"], after)
     assert len(hist["stages"]) == 3 * 2 and hist["steps"] > 0
+    assert all(r.stop_reason in ("cap", "plateau") and r.steps <= 60 for r in hist["stages"])
     net2, _, hist2 = run()
     for p, q in zip(net.parameters(), net2.parameters()):
         assert torch.equal(p, q)
 
 
-def test_training_on_fixed_arrays_and_time_budget():
+def test_training_on_fixed_arrays_reports_why_each_stage_stopped():
     X, D, Z = problem(n=200, a=30, m=15)
     net = LISTA(D, 0.1, 2)
     hist = train_layerwise(net, array_sampler(X, Z, 16), val_X=X[:50], val_Z=Z[:50],
-                           n_steps_per_stage=10**6, eval_every=1, patience=10**6,
-                           progress=False, time_budget_s=0.3)
-    assert hist["budget_hit"] == 6            # every stage stopped by the clock
-    assert len(hist["layer_val_db"]) == 2
+                           n_steps_per_stage=400, lrs=(1e-2, 1e-3, 1e-4), eval_every=5,
+                           patience=4, progress=False)
+    assert len(hist["stages"]) == 6 and len(hist["layer_val_db"]) == 2
+    for r in hist["stages"]:
+        assert r.stop_reason in ("plateau", "cap")
+        assert r.steps <= 400 and r.history[0][0] == 0
+        assert r.info["layer"] in (1, 2) and not r.info["warm_start"]
+        # the plateau rule: best value over the last `patience` evaluations gained < 0.1 dB
+        if r.stop_reason == "plateau":
+            best = np.minimum.accumulate([v for _, v in r.history])
+            assert best[-1 - 4] - best[-1] < 0.1
+    assert hist["steps"] == sum(r.steps for r in hist["stages"])
+    assert hist["adequate"] == all(r.stop_reason == "plateau" for r in hist["stages"])
+
+
+def test_warm_start_schedule_and_final_plateau():
+    X, D, Z = problem(n=200, a=30, m=15)
+    net = LISTA(D, 0.1, 3)
+    hist = train_layerwise(net, array_sampler(X, Z, 16), val_X=X[:50], val_Z=Z[:50],
+                           n_steps_per_stage=2000, lrs=(1e-2, 1e-3), eval_every=5,
+                           patience=3, warm_start_steps=7, progress=False)
+    warm = [r for r in hist["stages"] if r.info["layer"] < 3]
+    final = [r for r in hist["stages"] if r.info["layer"] == 3]
+    assert all(r.stop_reason == "schedule" and r.steps == 7 and r.adequate for r in warm)
+    assert all(r.stop_reason == "plateau" for r in final)
+    assert hist["adequate"]
+
+
+def test_train_layerwise_checks_the_plateau_window():
+    X, D, Z = problem()
+    net = LISTA(D, 0.1, 2)
+    with pytest.raises(ValueError, match="patience \\* eval_every"):
+        train_layerwise(net, array_sampler(X, Z, 4), val_X=X, val_Z=Z, n_steps_per_stage=15,
+                        eval_every=5, patience=3, progress=False)
+
+
+def test_stream_alias_is_the_old_sampler_bit_for_bit():
+    """bernoulli_gaussian_sampler now calls data.sparse_code_stream; the draws are unchanged."""
+    _, D, _ = problem(a=50, m=20)
+    Dt = torch.from_numpy(D)
+    for snr, nonneg in ((None, False), (20.0, False), (None, True)):
+        X, Z = bernoulli_gaussian_sampler(D, 64, density=0.2, snr_db=snr, nonneg=nonneg)(
+            torch.Generator().manual_seed(3))
+        g = torch.Generator().manual_seed(3)             # the former implementation
+        mask = torch.rand((64, 50), generator=g, dtype=Dt.dtype) < 0.2
+        amp = torch.randn((64, 50), generator=g, dtype=Dt.dtype)
+        Z0 = (amp.abs() if nonneg else amp) * mask
+        X0 = Z0 @ Dt
+        if snr is not None:
+            raw = torch.randn(X0.shape, generator=g, dtype=Dt.dtype)
+            X0 = X0 + (X0.pow(2).sum() / (raw.pow(2).sum() * 10.0 ** (snr / 10.0))).sqrt() * raw
+        assert torch.equal(Z, Z0)
+        torch.testing.assert_close(X, X0, rtol=0, atol=1e-12)
 
 
 def test_samplers():
@@ -258,6 +308,8 @@ def test_bad_input_errors():
     sampler = array_sampler(X, Z, 4)
     with pytest.raises(ValueError, match="val_Z"):
         train_layerwise(net, sampler, val_X=X, val_Z=Z[:, :3], progress=False)
+    with pytest.raises(ValueError, match="warm_start_steps"):
+        train_layerwise(net, sampler, val_X=X, val_Z=Z, warm_start_steps=0, progress=False)
     with pytest.raises(TypeError, match="model"):
         train_layerwise(torch.nn.Linear(2, 2), sampler, val_X=X, val_Z=Z)
     with pytest.raises(ValueError, match="lrs"):
@@ -272,6 +324,7 @@ def test_bad_input_errors():
 def test_solver_nmse_curve_matches_the_solvers(accelerated):
     from sparsestudy.metrics import nmse_db
     from sparsestudy.unrolled import solver_nmse_curve
+    assert solver_nmse_curve is solvers.nmse_curve       # compatibility alias
     X, D, Z = problem()
     curve = solver_nmse_curve(X, D, 0.05, Z, 12, accelerated=accelerated)
     solve = solvers.fista if accelerated else solvers.ista

@@ -17,8 +17,10 @@ of :math:`DD^\top`, :math:`W = D^\top / L`, :math:`S = I - DD^\top / L`, one IST
 .. math:: z^{k+1} = \operatorname{prox}_{\theta}(x W + z^k S), \qquad \theta = \alpha / L,
 
 which is exactly a layer of the unfolded network (LISTA) when :math:`W, S, \theta` are learned.
-:func:`ista_step` and :func:`iht_step` are that definition; the solvers and
-``sparsestudy.unrolled`` both call them.
+:func:`ista_step` and :func:`iht_step` are that definition (in :mod:`sparsestudy.steps`,
+re-exported here); the solvers and ``sparsestudy.unrolled`` both call them. ISTA, FISTA and IHT
+run one loop, which calls a ``callback(k, codes)`` after every iterate (as benchopt records
+iterates): ``history=True``, the stopping rules and :func:`nmse_curve` are such callbacks.
 
 Stopping rules (``tol``):
 
@@ -38,14 +40,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from . import _compiled
 from ._arrays import as_tensor, check_int, check_scalar, common_dtype, is_numpy_like, restore
-from .prox import _hard, _nonneg_soft, _soft, _top_k
+from .metrics import nmse_db
+from .steps import iht_step, ista_step, lipschitz_constant, network_weights
 
 
 @dataclass
@@ -72,45 +75,6 @@ class SolverResult:
     converged: bool
     gap: Any = None
     history: dict[str, np.ndarray] | None = field(default=None, repr=False)
-
-
-# ------------------------------------------------------------------------------------ the steps
-def ista_step(z: torch.Tensor | None, b: torch.Tensor, S: torch.Tensor,
-              thresh: torch.Tensor | float, nonneg: bool = False) -> torch.Tensor:
-    r"""One ISTA step in network form: :math:`\operatorname{prox}_\theta(b + zS)`.
-
-    ``b = x W`` is the input map's output, ``S`` the recurrent (``n_atoms x n_atoms``) map and
-    ``thresh`` a scalar or per-atom threshold; ``z=None`` means the zero code (first layer).
-    The prox is the soft threshold, or with ``nonneg=True`` the shifted ReLU.
-    """
-    v = b if z is None else torch.addmm(b, z, S)
-    return _nonneg_soft(v, thresh) if nonneg else _soft(v, thresh)
-
-
-def iht_step(z: torch.Tensor | None, b: torch.Tensor, S: torch.Tensor, *,
-             thresh: torch.Tensor | float | None = None,
-             n_nonzero: int | None = None) -> torch.Tensor:
-    r"""One iterative-hard-thresholding step: :math:`H(b + zS)`, with ``H`` the hard threshold
-    at ``thresh`` or the projection onto ``n_nonzero``-sparse vectors."""
-    v = b if z is None else torch.addmm(b, z, S)
-    return _hard(v, thresh) if n_nonzero is None else _top_k(v, n_nonzero)
-
-
-def lipschitz_constant(D: Any) -> float:
-    """Largest eigenvalue of ``D @ D.T`` (the squared spectral norm of ``D``)."""
-    Dt = as_tensor(D, "D", ndim=2)
-    return float(torch.linalg.matrix_norm(Dt.double(), ord=2) ** 2)
-
-
-def network_weights(D: torch.Tensor, L: float | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """``W = D.T / L`` and ``S = I - D D.T / L`` for a dictionary tensor ``D``; returns (W, S, L)."""
-    if L is None:
-        L = float(torch.linalg.matrix_norm(D.double(), ord=2) ** 2)
-    if L <= 0:
-        raise ValueError("D must not be all zeros")
-    W = D.T / L
-    S = torch.eye(D.shape[0], dtype=D.dtype, device=D.device) - (D @ D.T) / L
-    return W, S, L
 
 
 # ----------------------------------------------------------------------------------- validation
@@ -205,30 +169,29 @@ def _gram_blocks(X: torch.Tensor, D: torch.Tensor, batch_size: int | None):
         yield sl, G, torch.mm(X[sl], DT).numpy()
 
 
-# ------------------------------------------------------------------------------ ISTA and FISTA
-def _proximal_gradient(X, D, alpha, *, nonneg, max_iter, tol, check_every, history,
-                       device, accelerated, init=None) -> SolverResult:
-    alpha, max_iter, tol = _check_common(alpha, max_iter, tol)
-    check_every = check_int(check_every, "check_every", min_value=1)
-    if not isinstance(nonneg, bool):
-        raise TypeError(f"nonneg must be a bool, got {type(nonneg).__name__}")
-    Xt, Dt, numpy_in = _prepare(X, D, device)
-    W, S, L = network_weights(Dt)
-    b = Xt @ W
-    theta = alpha / L
-    n = Xt.shape[0]
-    if init is None:
-        z = torch.zeros(n, Dt.shape[0], dtype=Xt.dtype, device=Xt.device)
-    else:                                                # private: warm start (lasso polish)
-        z = init.to(dtype=Xt.dtype, device=Xt.device)
-    y, t = z, 1.0
-    hist_obj, hist_nnz = ([], []) if history else (None, None)
-    if history:
-        hist_obj.append(_objective(Xt, Dt, z, alpha))
-        hist_nnz.append((z != 0).sum(dim=1))
-    converged, gap, k = False, None, 0
+# ------------------------------------------------------------ the proximal-gradient loop
+Callback = Callable[[int, Any], Any]
+
+
+def _iterate(step: Callable[[torch.Tensor | None], torch.Tensor], z0: torch.Tensor,
+             max_iter: int, *, accelerated: bool = False, callbacks: Sequence[Callback] = (),
+             from_zero: bool = True) -> tuple[torch.Tensor, int]:
+    r"""The proximal-gradient loop, written once (unchecked kernel).
+
+    ``step(y)`` is one step from the point ``y`` (``None``: the zero code). Without
+    acceleration the next point is the new iterate (ISTA, IHT); with ``accelerated`` it is
+    FISTA's extrapolation :math:`y = z_k + \frac{t_{k-1} - 1}{t_k}(z_k - z_{k-1})`. Every
+    callback is called as ``cb(0, z0)`` and then ``cb(k, z_k)`` after iteration ``k``; the loop
+    stops after the iterate where one of them returns ``False`` (all of them are called).
+    ``from_zero`` says that ``z0`` is the zero code (the first step is then ``step(None)``).
+    Returns the last iterate and the number of iterations run.
+    """
+    z, y, t = z0, (None if from_zero else z0), 1.0
+    for cb in callbacks:
+        cb(0, z)
+    k = 0
     for k in range(1, max_iter + 1):
-        z_new = ista_step(y if k > 1 or init is not None else None, b, S, theta, nonneg)
+        z_new = step(y)
         if accelerated:
             t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
             y = z_new + ((t - 1.0) / t_new) * (z_new - z)
@@ -236,26 +199,78 @@ def _proximal_gradient(X, D, alpha, *, nonneg, max_iter, tol, check_every, histo
         else:
             y = z_new
         z = z_new
-        if history:
-            hist_obj.append(_objective(Xt, Dt, z, alpha))
-            hist_nnz.append((z != 0).sum(dim=1))
-        if tol > 0 and (k % check_every == 0 or k == max_iter):
-            gap = _relative_gap(Xt, Dt, z, alpha, nonneg)
-            if bool((gap <= tol).all()):
-                converged = True
-                break
-    if gap is None:
-        gap = _relative_gap(Xt, Dt, z, alpha, nonneg)
-    hist = None
-    if history:
-        hist = {"objective": torch.stack(hist_obj).cpu().numpy(),
-                "n_nonzero": torch.stack(hist_nnz).cpu().numpy()}
-    return SolverResult(restore(z, numpy_in), k, converged, restore(gap, numpy_in), hist)
+        if any([cb(k, z) is False for cb in callbacks]):     # a list: every callback runs
+            break
+    return z, k
+
+
+class _History:
+    """Callback recording the objective (``alpha`` times the L1 norm added, 0 for IHT's
+    squared error) and the number of nonzeros of every iterate."""
+
+    def __init__(self, X: torch.Tensor, D: torch.Tensor, alpha: float) -> None:
+        self.X, self.D, self.alpha = X, D, alpha
+        self.objective: list[torch.Tensor] = []
+        self.n_nonzero: list[torch.Tensor] = []
+
+    def __call__(self, k: int, z: torch.Tensor) -> None:
+        self.objective.append(_objective(self.X, self.D, z, self.alpha))
+        self.n_nonzero.append((z != 0).sum(dim=1))
+
+    def result(self) -> dict[str, np.ndarray]:
+        return {"objective": torch.stack(self.objective).cpu().numpy(),
+                "n_nonzero": torch.stack(self.n_nonzero).cpu().numpy()}
+
+
+def _user_callback(callback: Any, numpy_in: bool) -> Callback | None:
+    """The public ``callback(k, codes)``, given codes of the caller's kind (NumPy views of the
+    iterates for NumPy input: read them, do not keep or modify them in place)."""
+    if callback is None:
+        return None
+    if not callable(callback):
+        raise TypeError(f"callback must be callable as callback(k, codes), got "
+                        f"{type(callback).__name__}")
+    return lambda k, z: callback(k, restore(z, numpy_in))
+
+
+def _proximal_gradient(X, D, alpha, *, nonneg, max_iter, tol, check_every, history,
+                       device, accelerated, init=None, callback=None) -> SolverResult:
+    alpha, max_iter, tol = _check_common(alpha, max_iter, tol)
+    check_every = check_int(check_every, "check_every", min_value=1)
+    if not isinstance(nonneg, bool):
+        raise TypeError(f"nonneg must be a bool, got {type(nonneg).__name__}")
+    Xt, Dt, numpy_in = _prepare(X, D, device)
+    user = _user_callback(callback, numpy_in)
+    W, S, L = network_weights(Dt)
+    b = Xt @ W
+    theta = alpha / L
+    if init is None:
+        z0 = torch.zeros(Xt.shape[0], Dt.shape[0], dtype=Xt.dtype, device=Xt.device)
+    else:                                                # private: warm start (lasso polish)
+        z0 = init.to(dtype=Xt.dtype, device=Xt.device)
+    state: dict[str, Any] = {"converged": False, "gap": None, "k": -1}
+
+    def check_gap(k: int, z: torch.Tensor) -> bool:
+        if tol > 0 and k > 0 and (k % check_every == 0 or k == max_iter):
+            state["gap"], state["k"] = _relative_gap(Xt, Dt, z, alpha, nonneg), k
+            if bool((state["gap"] <= tol).all()):
+                state["converged"] = True
+                return False
+        return True
+
+    record = _History(Xt, Dt, alpha) if history else None
+    callbacks = [cb for cb in (record, user) if cb is not None] + [check_gap]
+    z, k = _iterate(lambda y: ista_step(y, b, S, theta, nonneg), z0, max_iter,
+                    accelerated=accelerated, callbacks=callbacks, from_zero=init is None)
+    gap = state["gap"] if state["k"] == k else _relative_gap(Xt, Dt, z, alpha, nonneg)
+    hist = record.result() if history else None
+    return SolverResult(restore(z, numpy_in), k, state["converged"], restore(gap, numpy_in),
+                        hist)
 
 
 def ista(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int = 1000,
          tol: float = 1e-6, check_every: int = 10, history: bool = False,
-         device: Any = None) -> SolverResult:
+         callback: Callback | None = None, device: Any = None) -> SolverResult:
     r"""Iterative shrinkage-thresholding (ISTA) for the lasso, batched over samples.
 
     Starts from zero codes with step :math:`1/L`; ``ista(X, D, alpha, max_iter=1, tol=0)`` is
@@ -277,22 +292,74 @@ def ista(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int = 
         How often the duality gap is evaluated.
     history : bool
         Record the objective and the number of nonzeros of every iterate.
+    callback : callable, optional
+        ``callback(k, codes)`` is called with the starting point (``k = 0``) and after every
+        iteration ``k`` with its iterate (NumPy for NumPy input, else a tensor; do not modify
+        it in place); returning ``False`` stops the solver after that iterate (then
+        ``converged`` is False unless the stopping rule was met at the same iterate).
     device : str or torch.device, optional
         Where to compute (default: where ``X`` lives; NumPy input computes on the CPU).
+
+    Returns
+    -------
+    SolverResult
     """
     return _proximal_gradient(X, D, alpha, nonneg=nonneg, max_iter=max_iter, tol=tol,
                               check_every=check_every, history=history, device=device,
-                              accelerated=False)
+                              accelerated=False, callback=callback)
 
 
 def fista(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int = 1000,
           tol: float = 1e-6, check_every: int = 10, history: bool = False,
-          device: Any = None) -> SolverResult:
+          callback: Callback | None = None, device: Any = None) -> SolverResult:
     """FISTA (Beck & Teboulle 2009): ISTA's step at an extrapolated point. Same arguments and
-    stopping rule as :func:`ista`; one iteration from zero equals one ISTA step."""
+    stopping rule as :func:`ista` (``callback`` sees the iterates, not the extrapolated
+    points); one iteration from zero equals one ISTA step."""
     return _proximal_gradient(X, D, alpha, nonneg=nonneg, max_iter=max_iter, tol=tol,
                               check_every=check_every, history=history, device=device,
-                              accelerated=True)
+                              accelerated=True, callback=callback)
+
+
+def nmse_curve(X: Any, D: Any, alpha: float, Z: Any, n_iter: int, *,
+               accelerated: bool = False, nonneg: bool = False) -> np.ndarray:
+    r"""NMSE (dB, over the batch) to reference codes ``Z`` of ISTA's (with ``accelerated``,
+    FISTA's) iterates after each of ``n_iter`` iterations from zero.
+
+    The iterates are those of :func:`ista` / :func:`fista` with ``tol=0``, recorded by a
+    callback in one pass; the NMSE is :func:`sparsestudy.metrics.nmse_db`,
+    :math:`10\log_{10}(\sum\|z_k - z\|^2 / \sum\|z\|^2)`.
+
+    Parameters
+    ----------
+    X : array (n_samples, n_features)
+    D : array (n_atoms, n_features)
+    alpha : float >= 0
+    Z : array (n_samples, n_atoms)
+        Reference codes (e.g. the true codes of a synthetic problem).
+    n_iter : int >= 1
+    accelerated, nonneg : bool
+
+    Returns
+    -------
+    ndarray (n_iter,)
+    """
+    Xt, Dt, _ = _prepare(X, D, None)
+    Zt = as_tensor(Z, "Z", ndim=2, dtype=Xt.dtype, device=Xt.device)
+    if Zt.shape != (Xt.shape[0], Dt.shape[0]):
+        raise ValueError(f"shapes do not match: X {tuple(Xt.shape)}, D {tuple(Dt.shape)}, "
+                         f"Z {tuple(Zt.shape)} (Z must be (n_samples, n_atoms))")
+    n_iter = check_int(n_iter, "n_iter", min_value=1)
+    out = np.empty(n_iter)
+
+    def record(k: int, z: torch.Tensor) -> None:
+        if k:
+            out[k - 1] = nmse_db(z, Zt)
+
+    with torch.no_grad():
+        _proximal_gradient(Xt.detach(), Dt.detach(), alpha, nonneg=nonneg, max_iter=n_iter,
+                           tol=0.0, check_every=1, history=False, device=None,
+                           accelerated=accelerated, callback=record)
+    return out
 
 
 # ---------------------------------------------------------------------------- lasso by homotopy
@@ -511,7 +578,7 @@ def _lars_chunk(X: torch.Tensor, D: torch.Tensor, DT: torch.Tensor, alpha: float
 # ------------------------------------------------------------------------------------------ IHT
 def iht(X: Any, D: Any, *, thresh: float | None = None, n_nonzero: int | None = None,
         max_iter: int = 1000, tol: float = 1e-6, history: bool = False,
-        device: Any = None) -> SolverResult:
+        callback: Callback | None = None, device: Any = None) -> SolverResult:
     r"""Iterative hard thresholding, batched over samples, from zero codes with step :math:`1/L`.
 
     Give exactly one of:
@@ -523,7 +590,8 @@ def iht(X: Any, D: Any, *, thresh: float | None = None, n_nonzero: int | None = 
       ``n_nonzero``-sparse codes at each step.
 
     Stops when every sample's relative change is at most ``tol``. ``history`` records
-    ``"objective"`` (the squared-error term ½‖x − zD‖²) and ``"n_nonzero"``.
+    ``"objective"`` (the squared-error term ½‖x − zD‖²) and ``"n_nonzero"``; ``callback`` is
+    called as in :func:`ista`.
     """
     if (thresh is None) == (n_nonzero is None):
         raise ValueError("give exactly one of thresh and n_nonzero")
@@ -534,32 +602,28 @@ def iht(X: Any, D: Any, *, thresh: float | None = None, n_nonzero: int | None = 
         check_scalar(thresh, "thresh", min_value=0)
     else:
         n_nonzero = check_int(n_nonzero, "n_nonzero", min_value=1, max_value=Dt.shape[0])
+    user = _user_callback(callback, numpy_in)
     W, S, _ = network_weights(Dt)
     b = Xt @ W
-    z = torch.zeros(Xt.shape[0], Dt.shape[0], dtype=Xt.dtype, device=Xt.device)
-    hist_obj, hist_nnz = ([], []) if history else (None, None)
-
-    def record(zz: torch.Tensor) -> None:
-        if history:
-            hist_obj.append(_objective(Xt, Dt, zz, 0.0))
-            hist_nnz.append((zz != 0).sum(dim=1))
-
-    record(z)
-    converged, k = False, 0
+    z0 = torch.zeros(Xt.shape[0], Dt.shape[0], dtype=Xt.dtype, device=Xt.device)
     tiny = torch.finfo(Xt.dtype).tiny
-    for k in range(1, max_iter + 1):
-        z_new = iht_step(z if k > 1 else None, b, S, thresh=thresh, n_nonzero=n_nonzero)
-        change = (z_new - z).norm(dim=1) / z.norm(dim=1).clamp_min(tiny)
-        z = z_new
-        record(z)
-        if k > 1 and bool((change <= tol).all()):
-            converged = True
-            break
-    hist = None
-    if history:
-        hist = {"objective": torch.stack(hist_obj).cpu().numpy(),
-                "n_nonzero": torch.stack(hist_nnz).cpu().numpy()}
-    return SolverResult(restore(z, numpy_in), k, converged, None, hist)
+    state = {"previous": z0, "converged": False}
+
+    def check_change(k: int, z: torch.Tensor) -> bool:
+        prev, state["previous"] = state["previous"], z
+        if k > 1:
+            change = (z - prev).norm(dim=1) / prev.norm(dim=1).clamp_min(tiny)
+            if bool((change <= tol).all()):
+                state["converged"] = True
+                return False
+        return True
+
+    record = _History(Xt, Dt, 0.0) if history else None
+    callbacks = [cb for cb in (record, user) if cb is not None] + [check_change]
+    z, k = _iterate(lambda y: iht_step(y, b, S, thresh=thresh, n_nonzero=n_nonzero), z0,
+                    max_iter, callbacks=callbacks)
+    hist = record.result() if history else None
+    return SolverResult(restore(z, numpy_in), k, state["converged"], None, hist)
 
 
 # ------------------------------------------------------------------------------------------ OMP
@@ -715,7 +779,40 @@ def _omp_chunk(X: torch.Tensor, D: torch.Tensor, DT: torch.Tensor, k: int,
     return idx[:, :steps], gamma, steps, met
 
 
+def omp1(X: Any, D: Any, *, device: Any = None) -> Any:
+    r"""Orthogonal matching pursuit with one atom, in closed form: the codes of
+    ``omp(X, D, n_nonzero=1).codes``.
+
+    Each sample picks the atom most correlated with it, :math:`j = \arg\max_j |d_j x^\top|`
+    (raw correlations, as :func:`omp` and scikit-learn's ``orthogonal_mp``), and its code is
+    the least-squares coefficient :math:`d_j x^\top / \|d_j\|^2` on that atom (for unit-norm
+    atoms, the correlation itself: gain-shape vector quantisation, Coates & Ng 2011).
+
+    Parameters
+    ----------
+    X : array (n_samples, n_features)
+    D : array (n_atoms, n_features)
+        Nonzero atoms as rows.
+    device : str or torch.device, optional
+
+    Returns
+    -------
+    array (n_samples, n_atoms)
+        One nonzero per row (none for a sample orthogonal to every atom); NumPy for NumPy
+        input.
+    """
+    Xt, Dt, numpy_in = _prepare(X, D, device)
+    return restore(_omp1(Xt, Dt), numpy_in)
+
+
+def _omp1(X: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+    C = X @ D.T
+    j = C.abs().argmax(dim=1, keepdim=True)
+    coef = C.gather(1, j) / (D * D).sum(dim=1)[j]
+    return torch.zeros_like(C).scatter_(1, j, coef)
+
+
 __all__ = [
-    "SolverResult", "ista", "fista", "lasso", "iht", "omp", "ista_step", "iht_step",
-    "lipschitz_constant", "network_weights", "lasso_objective",
+    "SolverResult", "ista", "fista", "lasso", "iht", "omp", "omp1", "nmse_curve", "ista_step",
+    "iht_step", "lipschitz_constant", "network_weights", "lasso_objective",
 ]

@@ -4,8 +4,10 @@ Every network here is a stack of ``n_layers`` proximal-gradient steps written in
 
 .. math:: z^{k+1} = \operatorname{prox}_{\theta_k}(x W_k + z^k S_k), \qquad z^0 = 0,
 
-and every layer calls :func:`sparsestudy.solvers.ista_step`, the one definition of that step
-that :func:`sparsestudy.solvers.ista` iterates. The members differ only in how ``W_k, S_k`` and
+and every layer calls :func:`sparsestudy.steps.ista_step` (or its linear part,
+:func:`~sparsestudy.steps.linear_step` / :func:`~sparsestudy.steps.coupled_linear_step`, then
+:func:`~sparsestudy.steps.prox_l1`), the one definition of that step that
+:func:`sparsestudy.solvers.ista` iterates. The members differ only in how ``W_k, S_k`` and
 ``θ_k`` are parametrised (row conventions: ``x`` is ``(n, n_features)``, the dictionary ``D`` is
 ``(n_atoms, n_features)``, codes are ``(n, n_atoms)``):
 
@@ -27,50 +29,32 @@ Support selection (:func:`support_selection_threshold`): in layer ``k`` the ``p_
 entries with the largest magnitudes (those also above ``θ_k``) bypass the threshold, with
 ``p_k = min(p_max, k · p_step)`` (``k = 1 … n_layers``; Chen et al. use 1.2 % per layer up to
 13 %). It is implemented as a per-entry threshold that is zero on the selected support, so the
-step is still :func:`~sparsestudy.solvers.ista_step`.
+step is still :func:`~sparsestudy.steps.ista_step`.
 
-Training: :func:`train_layerwise` (Chen et al.'s schedule), on batches drawn by a sampler such
-as :func:`bernoulli_gaussian_sampler` or :func:`array_sampler`; :func:`nmse_per_layer` measures
-the result. Save and load with ``torch.save(model.state_dict(), path)`` and
-``model.load_state_dict(torch.load(path, weights_only=True))`` (or :func:`save_model` /
-:func:`load_model`).
+Training (:mod:`sparsestudy.unrolled.training`), samplers (:mod:`~sparsestudy.unrolled.samplers`)
+and saving (:mod:`~sparsestudy.unrolled.persistence`) live beside this module.
 """
 
 from __future__ import annotations
 
-import copy
-import math
-import time
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._arrays import as_tensor, check_int, check_scalar, is_numpy_like, restore
-from .metrics import nmse_db
-from .prox import _top_k
-from .solvers import ista_step, network_weights
+from .._arrays import as_tensor, check_int, check_scalar, is_numpy_like, restore
+from ..metrics import nmse_db
+from ..steps import (coupled_linear_step, ista_step, network_weights, prox_l1,
+                     support_selection_threshold)
 
-Sampler = Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+__all__ = [
+    "UnfoldedISTA", "LISTA", "LISTACP", "LISTACPSS", "ALISTA", "relu_layer",
+    "support_selection_threshold", "soft_threshold_ss", "analytic_weight", "nmse_per_layer",
+]
 
 
 # ------------------------------------------------------------------------- support selection
-def support_selection_threshold(v: torch.Tensor, thresh: torch.Tensor | float,
-                                n_keep: int) -> torch.Tensor:
-    r"""Per-entry threshold for the support-selection prox (unchecked kernel).
-
-    Equal to ``thresh`` everywhere except on the ``n_keep`` largest-magnitude entries of each
-    row of ``v`` that also exceed ``thresh`` in magnitude, where it is 0: soft-thresholding
-    ``v`` with it keeps those entries unshrunk and shrinks the rest. The selection carries no
-    gradient (as in Chen et al.'s code).
-    """
-    thresh = torch.as_tensor(thresh, dtype=v.dtype, device=v.device)
-    with torch.no_grad():
-        selected = _top_k(v.abs(), n_keep) > thresh
-    return thresh * (~selected).to(v.dtype)
-
-
 def soft_threshold_ss(x: Any, thresh: float, fraction: float, *, nonneg: bool = False) -> Any:
     r"""Soft threshold with support selection: the ``fraction`` of entries of each row with the
     largest magnitude (those above ``thresh``) pass unchanged, the rest are soft-thresholded
@@ -80,7 +64,7 @@ def soft_threshold_ss(x: Any, thresh: float, fraction: float, *, nonneg: bool = 
     check_scalar(thresh, "thresh", min_value=0)
     check_scalar(fraction, "fraction", min_value=0, max_value=1)
     t = support_selection_threshold(xt, float(thresh), int(fraction * xt.shape[-1]))
-    return restore(ista_step(None, xt, None, t, nonneg), numpy_in)
+    return restore(prox_l1(xt, t, nonneg), numpy_in)
 
 
 def analytic_weight(D: Any) -> Any:
@@ -250,25 +234,25 @@ class LISTACP(_Unfolded):
         """Entries per sample that bypass the threshold in layer ``k`` (0-based)."""
         return int(min(self.p_max, (k + 1) * self.p_step) * self.n_atoms)
 
-    def _apply_W(self, k: int, r: torch.Tensor) -> torch.Tensor:
-        return r @ self.W[k]
+    def _W(self, k: int) -> torch.Tensor:
+        """Layer ``k``'s input map ``W_k`` (n_features x n_atoms)."""
+        return self.W[k]
 
     def weights(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer ``k``'s weights in network form: ``(W_k, S_k = I - D W_k)``."""
-        W = self._apply_W(k, torch.eye(self.n_features, dtype=self.D.dtype,
-                                       device=self.D.device))
+        W = self._W(k)
         eye = torch.eye(self.n_atoms, dtype=self.D.dtype, device=self.D.device)
         return W, eye - self.D @ W
 
     def _layer(self, k, x, z):
-        # b + zS with b = x W_k and S_k = I - D W_k, computed as z + (x - zD) W_k: the same
-        # ista_step, without forming the n_atoms x n_atoms matrix S_k (3x fewer flops).
-        v = self._apply_W(k, x) if z is None else z + self._apply_W(k, x - z @ self.D)
+        # b + zS with b = x W_k and S_k = I - D W_k, computed in the coupled form
+        # z + (x - zD) W_k, without forming the n_atoms x n_atoms matrix S_k (3x fewer flops).
+        v = coupled_linear_step(z, x, self.D, self._W(k))
         theta = self.theta[k]
         n_keep = self.n_selected(k)
         if n_keep > 0:
             theta = support_selection_threshold(v, theta, n_keep)
-        return ista_step(None, v, None, theta, self.nonneg)
+        return prox_l1(v, theta, self.nonneg)
 
     def layer_parameters(self, k: int) -> list[nn.Parameter]:
         return [self.W[k], self.theta[k]]
@@ -303,8 +287,8 @@ class ALISTA(LISTACP):
         self.gamma = self._copies(torch.tensor(1.0 / self.L, dtype=self.D.dtype),
                                   self.n_layers)
 
-    def _apply_W(self, k, r):
-        return self.gamma[k] * (r @ self.W_analytic)
+    def _W(self, k: int) -> torch.Tensor:
+        return self.gamma[k] * self.W_analytic
 
     def layer_parameters(self, k: int) -> list[nn.Parameter]:
         return [self.gamma[k], self.theta[k]]
@@ -326,54 +310,6 @@ def relu_layer(D: Any, thresh: float) -> nn.Sequential:
     return nn.Sequential(lin, nn.ReLU())
 
 
-# ----------------------------------------------------------------------------- data samplers
-def bernoulli_gaussian_sampler(D: Any, batch_size: int, *, density: float = 0.1,
-                               snr_db: float | None = None, nonneg: bool = False) -> Sampler:
-    r"""A sampler of fresh batches ``(X, Z)`` with ``X = Z D + noise``: ``Z`` Bernoulli(
-    ``density``)–Gaussian (``|N(0,1)|`` with ``nonneg``), noise white Gaussian scaled over the
-    batch to ``snr_db`` exactly (as ``data.make_sparse_coding_problem``); ``None`` is noiseless. Call it
-    with a ``torch.Generator``; batches live on the generator's device, in ``D``'s dtype."""
-    Dt = as_tensor(D, "D", ndim=2)
-    batch_size = check_int(batch_size, "batch_size", min_value=1)
-    check_scalar(density, "density", min_value=0, max_value=1)
-    if snr_db is not None:
-        check_scalar(snr_db, "snr_db")
-    _check_bool(nonneg, "nonneg")
-    cache: dict[Any, torch.Tensor] = {}
-
-    def sample(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        dev = gen.device
-        Dd = cache.setdefault(str(dev), Dt.to(dev))
-        shape = (batch_size, Dd.shape[0])
-        mask = torch.rand(shape, generator=gen, device=dev, dtype=Dd.dtype) < density
-        amp = torch.randn(shape, generator=gen, device=dev, dtype=Dd.dtype)
-        Z = (amp.abs() if nonneg else amp) * mask
-        X = Z @ Dd
-        if snr_db is not None:
-            raw = torch.randn(X.shape, generator=gen, device=dev, dtype=Dd.dtype)
-            scale = (X.pow(2).sum() / (raw.pow(2).sum() * 10.0 ** (snr_db / 10.0))).sqrt()
-            X = X + scale * raw
-        return X, Z
-
-    return sample
-
-
-def array_sampler(X: Any, Z: Any, batch_size: int) -> Sampler:
-    """A sampler of minibatches (drawn with replacement) from fixed arrays ``X``, ``Z``."""
-    Xt = as_tensor(X, "X", ndim=2)
-    Zt = as_tensor(Z, "Z", ndim=2, dtype=Xt.dtype)
-    if Xt.shape[0] != Zt.shape[0]:
-        raise ValueError(f"X has {Xt.shape[0]} samples but Z has {Zt.shape[0]}")
-    batch_size = check_int(batch_size, "batch_size", min_value=1)
-
-    def sample(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.randint(Xt.shape[0], (batch_size,), generator=gen, device=gen.device)
-        idx = idx.to(Xt.device)
-        return Xt[idx].to(gen.device), Zt[idx].to(gen.device)
-
-    return sample
-
-
 # ------------------------------------------------------------------------------------ metrics
 def _nmse_db(est: torch.Tensor, truth: torch.Tensor) -> float:
     return nmse_db(est.detach(), truth)
@@ -387,176 +323,3 @@ def nmse_per_layer(model: _Unfolded, X: Any, Z: Any) -> np.ndarray:
     with torch.no_grad():
         outs = model(Xt, return_all=True)
     return np.array([_nmse_db(o, Zt) for o in outs])
-
-
-def solver_nmse_curve(X: Any, D: Any, alpha: float, Z: Any, n_iter: int, *,
-                      accelerated: bool = False, nonneg: bool = False) -> np.ndarray:
-    r"""NMSE (dB, over the batch) of ISTA's (or, with ``accelerated``, FISTA's) iterates to the
-    reference codes ``Z`` after each of ``n_iter`` iterations from zero: the iterates of
-    ``solvers.ista`` / ``solvers.fista`` with ``tol=0``, in one pass (array of length
-    ``n_iter``)."""
-    Xt = as_tensor(X, "X", ndim=2)
-    Dt = as_tensor(D, "D", ndim=2, dtype=Xt.dtype)
-    Zt = as_tensor(Z, "Z", ndim=2, dtype=Xt.dtype)
-    if Dt.shape[1] != Xt.shape[1] or Zt.shape != (Xt.shape[0], Dt.shape[0]):
-        raise ValueError(f"shapes do not match: X {tuple(Xt.shape)}, D {tuple(Dt.shape)}, "
-                         f"Z {tuple(Zt.shape)}")
-    check_scalar(alpha, "alpha", min_value=0)
-    n_iter = check_int(n_iter, "n_iter", min_value=1)
-    W, S, L = network_weights(Dt)
-    b, theta = Xt @ W, float(alpha) / L
-    z = y = None
-    t, out = 1.0, np.empty(n_iter)
-    with torch.no_grad():
-        for k in range(n_iter):
-            z_new = ista_step(y, b, S, theta, nonneg)
-            if accelerated and z is not None:
-                t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-                y = z_new + ((t - 1.0) / t_new) * (z_new - z)
-                t = t_new
-            elif accelerated:
-                t_new = (1.0 + math.sqrt(5.0)) / 2.0
-                y, t = z_new, t_new
-            else:
-                y = z_new
-            z = z_new
-            out[k] = _nmse_db(z, Zt)
-    return out
-
-
-# ----------------------------------------------------------------------------------- training
-def train_layerwise(model: _Unfolded, sampler: Sampler, *, val_X: Any, val_Z: Any,
-                    n_steps_per_stage: int = 1000, lrs: Sequence[float] = (1e-3, 2e-4, 2e-5),
-                    eval_every: int = 20, patience: int = 10, seed: int = 0,
-                    device: str | torch.device = "cpu", progress: bool = True,
-                    time_budget_s: float | None = None) -> dict[str, Any]:
-    r"""Train an unfolded network layer by layer (Chen et al. 2018), in place.
-
-    For each layer ``k = 1 … n_layers``: stage 1 trains the new layer's parameters alone at
-    ``lrs[0]``, then each further stage trains all layers ``1 … k`` at ``lrs[1]``, ``lrs[2]``,
-    … (Adam), on the loss ``mean ‖z_k − z‖²`` of layer ``k``'s output on fresh batches from
-    ``sampler``. A stage ends after ``n_steps_per_stage`` steps, or when the validation NMSE of
-    layer ``k`` on ``(val_X, val_Z)`` (checked every ``eval_every`` steps) has not improved for
-    ``patience`` checks; the best parameters seen are kept. Tied networks train their shared
-    weights at every stage.
-
-    ``time_budget_s`` caps the total time: layer ``k``'s stages must end by
-    ``k / n_layers`` of it (unused time carries over), so every layer gets trained. The run is
-    deterministic given ``seed`` (one ``torch.Generator`` on ``device`` drives the sampler).
-
-    Returns a history dict: ``"val_nmse_db"`` (validation NMSE per layer at the end, dB),
-    ``"layer_val_db"`` (validation NMSE of layer ``k`` when its training ended), ``"stages"``
-    (one dict per stage: layer, lr, steps, best), ``"steps"``, ``"elapsed_s"`` and
-    ``"budget_hit"`` (stages cut short by the time budget).
-    """
-    if not isinstance(model, _Unfolded):
-        raise TypeError(f"model must be an unfolded network, got {type(model).__name__}")
-    if not callable(sampler):
-        raise TypeError("sampler must be callable: sampler(generator) -> (X, Z)")
-    n_steps = check_int(n_steps_per_stage, "n_steps_per_stage", min_value=1)
-    eval_every = check_int(eval_every, "eval_every", min_value=1)
-    patience = check_int(patience, "patience", min_value=1)
-    seed = check_int(seed, "seed")
-    lrs = [float(check_scalar(lr, "lrs", min_value=0, include_min=False)) for lr in lrs]
-    if not lrs:
-        raise ValueError("lrs must hold at least one learning rate")
-    if time_budget_s is not None:
-        check_scalar(time_budget_s, "time_budget_s", min_value=0, include_min=False)
-    device = torch.device(device)
-    model.to(device)
-    dt = model.D.dtype
-    vX = as_tensor(val_X, "val_X", ndim=2, dtype=dt, device=device)
-    vZ = as_tensor(val_Z, "val_Z", ndim=2, dtype=dt, device=device)
-    if vX.shape[0] != vZ.shape[0] or vZ.shape[1] != model.n_atoms:
-        raise ValueError(f"val_Z must be ({vX.shape[0]}, {model.n_atoms}), got "
-                         f"{tuple(vZ.shape)}")
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
-    T = model.n_layers
-    t0 = time.perf_counter()
-    hist: dict[str, Any] = {"stages": [], "layer_val_db": [], "steps": 0, "budget_hit": 0}
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=T * len(lrs), desc=type(model).__name__, leave=False)
-
-    def val_db(k: int) -> float:
-        with torch.no_grad():
-            return _nmse_db(model(vX, n_layers=k), vZ)
-
-    for k in range(1, T + 1):
-        new = model.layer_parameters(k - 1)
-        upto = list({id(p): p for j in range(k) for p in model.layer_parameters(j)}.values())
-        for s, lr in enumerate(lrs):
-            params = new if (s == 0 and model.untied) else upto
-            deadline = None
-            if time_budget_s is not None:
-                deadline = t0 + time_budget_s * (k - 1 + (s + 1) / len(lrs)) / T
-            opt = torch.optim.Adam(params, lr=lr)
-            best = val_db(k)
-            best_state = [p.detach().clone() for p in params]
-            bad = steps = 0
-            while steps < n_steps:
-                if deadline is not None and time.perf_counter() > deadline:
-                    hist["budget_hit"] += 1
-                    break
-                X, Z = sampler(gen)
-                X, Z = X.to(device=device, dtype=dt), Z.to(device=device, dtype=dt)
-                loss = (model(X, n_layers=k) - Z).pow(2).sum(dim=1).mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                steps += 1
-                if steps % eval_every == 0:
-                    cur = val_db(k)
-                    if cur < best:
-                        best, bad = cur, 0
-                        best_state = [p.detach().clone() for p in params]
-                    else:
-                        bad += 1
-                        if bad >= patience:
-                            break
-            with torch.no_grad():
-                for p, b in zip(params, best_state):
-                    p.copy_(b)
-            hist["steps"] += steps
-            hist["stages"].append({"layer": k, "lr": lr, "steps": steps, "best": best})
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(layer=k, val_db=f"{best:.1f}")
-        hist["layer_val_db"].append(best)
-    if bar is not None:
-        bar.close()
-    hist["val_nmse_db"] = nmse_per_layer(model, vX, vZ)
-    hist["elapsed_s"] = time.perf_counter() - t0
-    return hist
-
-
-# -------------------------------------------------------------------------------- persistence
-def save_model(model: nn.Module, path: Any) -> None:
-    """``torch.save(model.state_dict(), path)``: tensors only, loadable with
-    ``weights_only=True``."""
-    torch.save(model.state_dict(), path)
-
-
-def load_model(model: nn.Module, path: Any, map_location: Any = None) -> nn.Module:
-    """Load a state dict saved by :func:`save_model` into ``model`` (built with the same
-    dictionary shape and depth), with ``torch.load(weights_only=True)``; returns ``model``."""
-    state = torch.load(path, map_location=map_location, weights_only=True)
-    model.load_state_dict(state)
-    return model
-
-
-# The L0 members of the family (unfolded IHT, thresholded linear units, max-M pooling) live in
-# sparsestudy.l0 and are part of this namespace too.
-from .l0 import DeepL0Encoder, HardThresholdEncoder, TopM, threshold_surrogate  # noqa: E402
-
-__all__ = [
-    "DeepL0Encoder", "HardThresholdEncoder", "TopM", "threshold_surrogate",
-    "UnfoldedISTA", "LISTA", "LISTACP", "LISTACPSS", "ALISTA", "relu_layer",
-    "support_selection_threshold", "soft_threshold_ss", "analytic_weight",
-    "bernoulli_gaussian_sampler", "array_sampler", "nmse_per_layer", "solver_nmse_curve",
-    "train_layerwise",
-    "save_model", "load_model",
-]

@@ -1,6 +1,7 @@
 r"""L0 networks: hard-threshold units, unfolded iterative hard thresholding and max-M pooling.
 
-The L0 counterparts of the L1 machinery in ``sparsestudy.unrolled`` (claims C04 and C05):
+The L0 counterparts of the LISTA family in :mod:`sparsestudy.unrolled` (claims C04 and C05);
+import them from there (``from sparsestudy.unrolled import DeepL0Encoder``):
 
 * :class:`HardThresholdEncoder` — one linear map followed by a hard threshold with learned,
   per-unit thresholds: the "thresholded linear unit" of Konda, Memisevic & Krueger (ICLR 2015),
@@ -13,7 +14,9 @@ The L0 counterparts of the L1 machinery in ``sparsestudy.unrolled`` (claims C04 
   pooling window of a feature map, and optionally sum over the window (max pooling when
   ``M = 1`` and the input is non-negative).
 
-Every layer computes :func:`sparsestudy.solvers.iht_step`, the same definition the solver
+Every layer computes :func:`sparsestudy.steps.iht_step` (its linear part
+:func:`~sparsestudy.steps.linear_step`, then :func:`~sparsestudy.steps.prox_l0`), the same
+definition the solver
 :func:`sparsestudy.solvers.iht` iterates, so a network built by ``from_dictionary`` reproduces
 the solver's iterates to floating-point precision.
 
@@ -45,9 +48,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._arrays import as_tensor, check_int, check_scalar
-from .prox import _grouped_top_k, _top_k
-from .solvers import iht_step, network_weights
+from .._arrays import as_tensor, check_int, check_scalar
+from ..prox import _grouped_top_k, _top_k
+from ..steps import linear_step, network_weights, prox_l0
 
 __all__ = ["HardThresholdEncoder", "DeepL0Encoder", "TopM", "threshold_surrogate"]
 
@@ -103,7 +106,7 @@ class HardThresholdEncoder(nn.Module):
 
     ``codes = H_theta(x @ weight)`` with :math:`H_\theta(v) = v\,\mathbf 1[|v| > \theta]`
     (``nonneg=True``: :math:`v\,\mathbf 1[v > \theta]`, Konda et al.'s TRec), computed by
-    :func:`sparsestudy.solvers.iht_step` from zero codes.
+    :func:`sparsestudy.steps.prox_l0` (an IHT step from zero codes).
 
     Parameters
     ----------
@@ -163,7 +166,7 @@ class HardThresholdEncoder(nn.Module):
         if self.nonneg:
             b = torch.relu(b)
         t = self.thresh.clamp_min(0)
-        z = iht_step(None, b, None, thresh=t)
+        z = prox_l0(b, thresh=t)
         if t.requires_grad and torch.is_grad_enabled():
             z = z + threshold_surrogate(b, t, surrogate=self.surrogate,
                                         temperature=self.temperature)
@@ -251,17 +254,15 @@ class DeepL0Encoder(nn.Module):
         z = None
         for k in range(K):
             j = 0 if self.tied else k
-            S = getattr(self, f"S{j}")
+            v = linear_step(z, b, getattr(self, f"S{j}"))      # iht_step = prox_l0(linear_step)
             if self.n_nonzero is not None:
-                z = iht_step(z, b, S, n_nonzero=self.n_nonzero)
+                z = prox_l0(v, n_nonzero=self.n_nonzero)
                 continue
             t = getattr(self, self.thresh_names[j]).clamp_min(0)
+            z = prox_l0(v, thresh=t)
             if t.requires_grad and torch.is_grad_enabled():
-                v = b if z is None else torch.addmm(b, z, S)
-                z = iht_step(z, b, S, thresh=t) + threshold_surrogate(
-                    v, t, surrogate=self.surrogate, temperature=self.temperature)
-            else:
-                z = iht_step(z, b, S, thresh=t)
+                z = z + threshold_surrogate(v, t, surrogate=self.surrogate,
+                                            temperature=self.temperature)
         return z
 
 
