@@ -14,10 +14,10 @@ the runner, the book and the command line. No library module imports it.
     command.
 """
 
-from .notebook import close_claim, glue, open_claim
+from .notebook import close_claim, glue, glue_markdown, open_claim
 from .record import (INCONCLUSIVE, MIXED, NOT_SUPPORTED, SUPPORTED, ClaimRecord, RecordError,
                      load_record, load_records, validate_record)
 
-__all__ = ["open_claim", "close_claim", "glue", "ClaimRecord", "RecordError", "load_record",
+__all__ = ["open_claim", "close_claim", "glue", "glue_markdown", "ClaimRecord", "RecordError", "load_record",
            "load_records", "validate_record", "SUPPORTED", "MIXED", "NOT_SUPPORTED",
            "INCONCLUSIVE"]

@@ -24,7 +24,8 @@ explanation, and shows the summary.
 **Glue keys** have one scheme: ``<claim>_<name>`` in lower case (``c04_b_frac``); every
 sub-claim's outcome is glued as ``<claim>_<key>_outcome`` (``holds``, ``does not hold``, ``is
 inconclusive``) the moment it is declared, and the verdict as ``<claim>_verdict``, its reason
-as ``<claim>_why`` and the run time as ``<claim>_elapsed``.
+as ``<claim>_why`` (these three as Markdown: ``{glue:md}`c04_b_outcome```) and the run time
+as ``<claim>_elapsed`` (seconds).
 """
 
 from __future__ import annotations
@@ -59,6 +60,16 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     _glue(name, value, display=display)
 
 
+def glue_markdown(name: str, text: str) -> None:
+    """Glue ``text`` as Markdown, to be shown inline with ``{glue:md}`name``` (a plain string
+    glued with ``glue`` would show with its quotes)."""
+    from IPython.display import Markdown
+
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    glue(name, Markdown(text))
+
+
 class NotebookClaim(ClaimRecord):
     """A :class:`ClaimRecord` that glues as it goes (what :func:`open_claim` returns)."""
 
@@ -75,7 +86,7 @@ class NotebookClaim(ClaimRecord):
 
     def subclaim(self, key: str, **kwargs: Any) -> bool | None:
         holds = super().subclaim(key, **kwargs)
-        self.glue(f"{key}_outcome", outcome_words(self.subclaims[key]))
+        glue_markdown(self.key(f"{key}_outcome"), outcome_words(self.subclaims[key]))
         return holds
 
 
@@ -165,8 +176,8 @@ def close_claim(rec: ClaimRecord, *, show: bool = True) -> str:
     data = rec.to_dict()
     path = rec.save()
     prefix = rec.claim.lower()
-    glue(f"{prefix}_verdict", data["verdict"])
-    glue(f"{prefix}_why", data["why"])
+    glue_markdown(f"{prefix}_verdict", data["verdict"])
+    glue_markdown(f"{prefix}_why", data["why"])
     glue(f"{prefix}_elapsed", data["elapsed_s"])
     if show:
         _show_summary(data)
@@ -187,5 +198,5 @@ def _show_summary(data: Mapping[str, Any]) -> None:
         print(text)
 
 
-__all__ = ["open_claim", "close_claim", "glue", "notebook_parameters", "NotebookClaim",
+__all__ = ["open_claim", "close_claim", "glue", "glue_markdown", "notebook_parameters", "NotebookClaim",
            "SHARED_PARAMETERS"]
