@@ -383,3 +383,53 @@ def test_load_record_reports_a_missing_field(tmp_path):
     path.write_text(json.dumps({"format": 2, "claim": "C05"}))
     with pytest.raises(RecordError, match=r"C05\.json.*no field 'title'.*--only C05"):
         load_record(path)
+
+
+# ------------------------------------------------------------------------- notebook helpers
+def _glued(monkeypatch):
+    import myst_nb
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, v, display=True: seen.update({name: v}))
+    return seen
+
+
+def test_open_claim_needs_the_shared_parameters(tmp_path):
+    with pytest.raises(ValueError, match="device, scheduler"):
+        notebook.open_claim("C04", "t", expected=("a",),
+                            parameters={"profile": "quick", "seeds": [0], "output_dir": None})
+    params = {"profile": "quick", "seeds": [0, 1], "output_dir": str(tmp_path), "device": "gpu",
+              "scheduler": None}
+    with pytest.raises(ValueError, match="device"):
+        notebook.open_claim("C04", "t", expected=("a",), parameters=params)
+
+
+def test_open_and_close_claim_glue_in_one_scheme(tmp_path, monkeypatch):
+    seen = _glued(monkeypatch)
+    params = {"profile": "quick", "seeds": [0, 1], "output_dir": str(tmp_path), "device": "cpu",
+              "scheduler": None, "width": 3}
+    rec = notebook.open_claim("C04", "A claim", expected=("a", "b"), parameters=params)
+    assert rec.parameters == params and rec.seeds == [0, 1] and rec.device == "cpu"
+    rec.subclaim("a", rule="r", passed=True)
+    rec.subclaim("b", rule="r", passed=False, adequacy="converged", adequate=False)
+    rec.glue("b_width", np.int64(3))
+    rec.glue_outcome("b_part", False)
+    path = notebook.close_claim(rec, show=False)
+    assert path == str(tmp_path / "C04.json")
+    text = {k: getattr(v, "data", v) for k, v in seen.items()}
+    assert text["c04_a_outcome"] == "holds" and text["c04_b_outcome"] == "is inconclusive"
+    assert text["c04_b_part"] == "does not hold" and text["c04_b_width"] == 3
+    assert text["c04_verdict"] == INCONCLUSIVE and "b is inconclusive" in text["c04_why"]
+    assert isinstance(text["c04_elapsed"], float)
+    with pytest.raises(ValueError, match="name"):
+        rec.glue("bad name", 1)
+
+
+def test_notebook_parameters_come_from_the_cells_that_ran(monkeypatch):
+    class Shell:
+        user_ns = {"In": ["", "profile = 'quick'\nseeds = [0]\n# a comment\nwidth: int = 4",
+                          "# Parameters\nseeds = [1, 2]\n", "rec = open_claim(...)"],
+                   "profile": "quick", "seeds": [1, 2], "width": 4, "other": 9}
+
+    monkeypatch.setattr(notebook, "_shell", lambda: Shell())
+    assert notebook.notebook_parameters() == {"profile": "quick", "seeds": [1, 2], "width": 4}

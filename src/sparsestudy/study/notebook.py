@@ -84,6 +84,12 @@ class NotebookClaim(ClaimRecord):
         glue(self.key(name), value)
         return value
 
+    def glue_outcome(self, name: str, passed: bool) -> bool:
+        """Glue the outcome of a part of a rule (``holds`` / ``does not hold``) as Markdown under
+        ``c04_<name>``, in the house style; returns ``passed``."""
+        glue_markdown(self.key(name), outcome_words({"holds": bool(passed)}))
+        return passed
+
     def subclaim(self, key: str, **kwargs: Any) -> bool | None:
         holds = super().subclaim(key, **kwargs)
         glue_markdown(self.key(f"{key}_outcome"), outcome_words(self.subclaims[key]))
