@@ -96,3 +96,69 @@ def test_patches_errors():
         sample_patches(3, images="camera")
     with pytest.raises(ValueError, match=r"images\[0\]"):
         sample_patches(3, 2, images=[np.full((5, 5), 2.0)])
+
+
+# ------------------------------------------------------------------- the load_dataset contract
+@pytest.mark.parametrize("name, shape, n", [("digits", (8, 8, 1), 1797),
+                                            ("mnist5k", (28, 28, 1), 5000)])
+def test_load_dataset_contract(name, shape, n):
+    from sparsestudy.data import Dataset, load_dataset
+
+    d = load_dataset(name)
+    assert isinstance(d, Dataset) and d.name == name and d.n_classes == 10
+    assert d.image_shape == shape and d.X.shape == (n, int(np.prod(shape))) and len(d) == n
+    assert d.X.dtype == np.float64 and d.y.dtype == np.int64
+    assert d.X.min() == 0.0 and d.X.max() == 1.0
+    X, y = load_digits() if name == "digits" else load_mnist5k()
+    np.testing.assert_array_equal(d.X, X)        # the same loader's output, unchanged
+    np.testing.assert_array_equal(d.y, y)
+    with pytest.raises(ValueError, match="split"):
+        load_dataset(name, split="train")
+
+
+def test_load_dataset_bad_name():
+    from sparsestudy.data import load_dataset
+
+    with pytest.raises(ValueError, match="name must be one of"):
+        load_dataset("imagenet")
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_split_dataset_is_the_notebooks_two_train_test_splits(seed):
+    from sklearn.model_selection import train_test_split
+
+    from sparsestudy.data import load_dataset, split_dataset
+
+    d = load_dataset("digits")
+    s = split_dataset(d, seed=seed)
+    Xtr, Xte, ytr, yte = train_test_split(d.X, d.y, test_size=0.25, stratify=d.y,
+                                          random_state=seed)
+    Xtr, Xva, ytr, yva = train_test_split(Xtr, ytr, test_size=0.25, stratify=ytr,
+                                          random_state=seed)
+    for part, (Xr, yr) in zip(s, [(Xtr, ytr), (Xva, yva), (Xte, yte)]):
+        np.testing.assert_array_equal(part.X, Xr)
+        np.testing.assert_array_equal(part.y, yr)
+        assert part.image_shape == d.image_shape and part.n_classes == 10
+    # stratified and disjoint
+    assert len(s.train) + len(s.validation) + len(s.test) == len(d)
+    for part in s:
+        np.testing.assert_allclose(np.bincount(part.y, minlength=10) / len(part),
+                                   np.bincount(d.y) / len(d), atol=0.02)
+    again = split_dataset(d, seed=seed)
+    np.testing.assert_array_equal(again.test.X, s.test.X)
+    two = split_dataset(d, seed=seed, val_size=None)
+    assert two.validation is None and len(two.train) + len(two.test) == len(d)
+
+
+def test_split_dataset_bad_input():
+    from sparsestudy.data import load_dataset, split_dataset
+
+    d = load_dataset("digits")
+    with pytest.raises(TypeError, match="data must be a Dataset"):
+        split_dataset((d.X, d.y), seed=0)
+    with pytest.raises(ValueError, match="test_size"):
+        split_dataset(d, seed=0, test_size=1.5)
+    with pytest.raises(ValueError, match="val_size"):
+        split_dataset(d, seed=0, val_size=0.0)
+    with pytest.raises(TypeError, match="seed"):
+        split_dataset(d, seed=0.5)

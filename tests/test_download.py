@@ -247,3 +247,36 @@ def test_cifar_truncated_archive(tmp_path, monkeypatch):
 def test_read_cifar_binary_rejects_partial_record():
     with pytest.raises(ValueError, match="multiple"):
         dl.read_cifar_binary(b"\x00" * 3000)
+
+
+# ------------------------------------------------------------------- the load_dataset contract
+def test_load_dataset_cifar10_contract(tmp_path, monkeypatch):
+    from sparsestudy.data import Dataset, load_dataset
+
+    path, raw, truth = _cifar_tar(tmp_path)
+    _register_cifar(monkeypatch, raw)
+    d = load_dataset("cifar10", cache=tmp_path / "cache", downloader=_local_downloader(path))
+    assert isinstance(d, Dataset) and d.name == "cifar10" and d.n_classes == 10
+    assert d.image_shape == (32, 32, 3) and d.X.shape == (20, 3072) and len(d) == 20
+    assert d.X.dtype == np.float64 and d.y.dtype == np.int64
+    assert d.X.min() >= 0 and d.X.max() <= 1
+    # row-major (H, W, C) flattening of the uint8 images, divided by 255
+    exp = np.concatenate([truth[m][0] for m in dl._CIFAR_MEMBERS["train"]])
+    np.testing.assert_allclose(d.X.reshape(20, 32, 32, 3) * 255, exp, rtol=0, atol=1e-9)
+    t = load_dataset("cifar10", split="test", cache=tmp_path / "cache",
+                     downloader=_offline_downloader)
+    np.testing.assert_array_equal(t.y, truth[dl._CIFAR_MEMBERS["test"][0]][1])
+    with pytest.raises(ValueError, match="split"):
+        load_dataset("cifar10", split="val", cache=tmp_path / "cache")
+
+
+def test_load_dataset_mnist_download_contract(fake_mnist):
+    from sparsestudy.data import load_dataset
+
+    tmp_path, files = fake_mnist
+    d = load_dataset("mnist", split="test", cache=tmp_path / "cache",
+                     downloader=_serve(tmp_path / "src"))
+    assert d.image_shape == (28, 28, 1) and d.X.shape == (3, 784)
+    np.testing.assert_allclose(d.X * 255, files["t10k-images-idx3-ubyte.gz"].reshape(3, -1),
+                               rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(d.y, files["t10k-labels-idx1-ubyte.gz"])
