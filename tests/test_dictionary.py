@@ -8,10 +8,10 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from sparsestudy.data import random_dictionary
 from sparsestudy.dictionary import (DICTIONARIES, OMP1Dictionary, RandomGaussian, RandomPatches,
-                                    SphericalKMeans, _omp1_codes, make_dictionary,
-                                    omp1_objective)
-from sparsestudy.solvers import omp
+                                    SphericalKMeans, make_dictionary, omp1_objective)
+from sparsestudy.solvers import omp, omp1
 
 ESTIMATORS = [OMP1Dictionary, SphericalKMeans, RandomPatches, RandomGaussian]
 
@@ -89,8 +89,31 @@ def test_omp1_codes_match_solver(X):
     D = RandomGaussian(20, seed=2).fit(X).components_ * np.linspace(0.5, 2, 20)[:, None]
     D = torch.tensor(D)
     Xt = torch.tensor(X)
-    np.testing.assert_allclose(_omp1_codes(Xt, D).numpy(), omp(Xt, D, 1).codes.numpy(),
+    np.testing.assert_allclose(omp1(Xt, D).numpy(), omp(Xt, D, 1).codes.numpy(),
                                rtol=1e-10, atol=1e-12)
+
+
+def test_omp1_codes_match_sklearn_orthogonal_mp(X):
+    from sklearn.linear_model import orthogonal_mp
+
+    D = RandomGaussian(20, seed=4).fit(X).components_          # unit-norm atoms
+    ref = orthogonal_mp(D.T, X.T, n_nonzero_coefs=1).T           # (n_samples, n_atoms)
+    got = omp1(X, D)
+    assert isinstance(got, np.ndarray) and np.all((got != 0).sum(1) == 1)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+
+
+def test_public_natural_encoder_attributes():
+    assert OMP1Dictionary.has_natural_encoder and OMP1Dictionary.natural_code_signed
+    assert SphericalKMeans.has_natural_encoder and not SphericalKMeans.natural_code_signed
+    assert not RandomPatches.has_natural_encoder and not RandomGaussian.has_natural_encoder
+
+
+def test_random_gaussian_is_random_dictionary(X):
+    est = RandomGaussian(9, seed=5).fit(X)
+    np.testing.assert_array_equal(est.components_, random_dictionary(9, 12, seed=5))
+    init = OMP1Dictionary(9, init="gaussian", max_iter=0, seed=5).fit(X)
+    np.testing.assert_array_equal(init.components_, random_dictionary(9, 12, seed=5))
 
 
 def test_omp1_natural_is_omp1(X):
@@ -111,7 +134,9 @@ def test_spherical_kmeans_matches_brute_force_iteration(X):
     assert np.all(np.diff(SphericalKMeans(8, max_iter=10, seed=0).fit(X).objective_) >= -1e-12)
     H = km1.transform(X)
     np.testing.assert_array_equal(H.sum(1), 1)
-    np.testing.assert_array_equal(H.argmax(1), np.argmax(X @ km1.components_.T, axis=1))
+    # the assigned atom attains the largest correlation (to rounding: torch's matmul vs NumPy's)
+    C = X @ km1.components_.T
+    np.testing.assert_allclose(C[np.arange(len(X)), H.argmax(1)], C.max(1), rtol=0, atol=1e-12)
 
 
 def test_random_patches_are_normalised_rows(X):

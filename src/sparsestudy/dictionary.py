@@ -21,7 +21,9 @@ estimator contract: hyper-parameters are ``__init__`` arguments stored verbatim,
 The random dictionaries have no training objective and hence no natural encoder (Coates & Ng
 leave that cell of their Table 1 empty); their ``transform`` returns the linear projection
 :math:`X D^\top`, and :class:`sparsestudy.features.DictionaryEncoder` refuses
-``encoder="natural"`` for them.
+``encoder="natural"`` for them. Two public class attributes say so: ``has_natural_encoder``
+(whether ``transform`` is a training encoder) and ``natural_code_signed`` (whether that code
+takes both signs, so that a polarity split makes sense).
 
 Computation is torch, batched over samples; NumPy in gives NumPy out.
 """
@@ -37,6 +39,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._arrays import as_tensor, check_int, is_numpy_like, restore
+from .data.synthetic import random_dictionary
+from .solvers import omp1
 
 __all__ = ["OMP1Dictionary", "SphericalKMeans", "RandomPatches", "RandomGaussian",
            "omp1_objective", "DICTIONARIES", "make_dictionary"]
@@ -53,19 +57,16 @@ def _generator(seed: Any) -> torch.Generator:
     return g
 
 
+def _random_atoms(n_atoms: int, X: torch.Tensor, seed: Any) -> torch.Tensor:
+    """:func:`sparsestudy.data.random_dictionary` (Gaussian, unit-norm rows) as a tensor like
+    ``X``."""
+    D = random_dictionary(n_atoms, X.shape[1], seed=seed, kind="gaussian")
+    return torch.as_tensor(D, dtype=X.dtype, device=X.device)
+
+
 def _normalise_rows(D: torch.Tensor) -> torch.Tensor:
     n = D.norm(dim=1, keepdim=True)
     return D / n.clamp_min(torch.finfo(D.dtype).tiny)
-
-
-def _omp1_codes(X: torch.Tensor, D: torch.Tensor, C: torch.Tensor | None = None) -> torch.Tensor:
-    """OMP with one atom, fast path: equals ``solvers.omp(X, D, 1).codes`` (tested) for
-    nonzero atoms (selection by raw correlation, as there); ``C = X @ D.T`` may be passed."""
-    if C is None:
-        C = X @ D.T
-    j = C.abs().argmax(dim=1, keepdim=True)      # raw correlations, like solvers.omp
-    coef = C.gather(1, j) / (D * D).sum(dim=1)[j]
-    return torch.zeros_like(C).scatter_(1, j, coef)
 
 
 def omp1_objective(X: Any, D: Any) -> float:
@@ -83,8 +84,10 @@ def omp1_objective(X: Any, D: Any) -> float:
 class _Dictionary(TransformerMixin, BaseEstimator):
     """Shared plumbing: validation, ``n_features_in_``, ``components_``, ``transform``."""
 
-    _natural_signed = True  # OMP-1 codes are signed; k-means one-hot codes are not
-    _has_natural = False    # random dictionaries have no training encoder
+    #: whether ``transform`` is the code the dictionary was trained with (random ones: no)
+    has_natural_encoder: bool = False
+    #: whether that code takes both signs (OMP-1: yes; k-means' one-hot code: no)
+    natural_code_signed: bool = True
 
     def _validate(self, X: Any) -> torch.Tensor:
         Xt = as_tensor(X, "X", ndim=2)
@@ -137,8 +140,8 @@ class OMP1Dictionary(_Dictionary):
     r"""OMP-1 dictionary learning = gain-shape vector quantisation (Coates & Ng 2011).
 
     Alternates (i) OMP-1 coding, :math:`s_i = (d_j^\top x_i)\,e_j` with
-    :math:`j = \arg\max_j |d_j^\top x_i|` (what :func:`sparsestudy.solvers.omp` computes with
-    one atom, here by its closed form), and
+    :math:`j = \arg\max_j |d_j^\top x_i|` (:func:`sparsestudy.solvers.omp1`, the closed form
+    of :func:`~sparsestudy.solvers.omp` with one atom), and
     (ii) the update :math:`D \leftarrow \mathrm{normalise}(S^\top X + D)` (rows normalised).
     Step (ii) is one power-iteration step on each atom's scatter matrix (plus the identity), so
     the objective :func:`omp1_objective` never increases; atoms that win no sample stay put.
@@ -163,7 +166,7 @@ class OMP1Dictionary(_Dictionary):
     n_iter_ : int
     """
 
-    _has_natural = True
+    has_natural_encoder = True
 
     def __init__(self, n_atoms: int = 100, *, max_iter: int = 10, init: str = "data",
                  seed: int | None = None):
@@ -182,12 +185,11 @@ class OMP1Dictionary(_Dictionary):
         if self.init == "data":
             D = self._init_from_data(Xt, n_atoms, g)
         else:
-            D = _normalise_rows(torch.randn(n_atoms, Xt.shape[1], generator=g, dtype=Xt.dtype))
+            D = _random_atoms(n_atoms, Xt, self.seed)
         energy = (Xt * Xt).sum(dim=1)
         obj = []
         for _ in range(max_iter):
-            C = Xt @ D.T
-            S = _omp1_codes(Xt, D, C)                    # (n, n_atoms), one nonzero per row
+            S = omp1(Xt, D)                              # (n, n_atoms), one nonzero per row
             obj.append(float((energy - (S * S).sum(dim=1)).mean()))
             D = _normalise_rows(S.T @ Xt + D)
         obj.append(omp1_objective(Xt, D))
@@ -197,7 +199,7 @@ class OMP1Dictionary(_Dictionary):
         return self
 
     def _natural(self, X: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
-        return _omp1_codes(X, D)
+        return omp1(X, D)
 
 
 class SphericalKMeans(_Dictionary):
@@ -222,8 +224,8 @@ class SphericalKMeans(_Dictionary):
     n_iter_ : int
     """
 
-    _natural_signed = False
-    _has_natural = True
+    has_natural_encoder = True
+    natural_code_signed = False
 
     def __init__(self, n_atoms: int = 100, *, max_iter: int = 10, seed: int | None = None):
         self.n_atoms = n_atoms
@@ -273,8 +275,9 @@ class RandomPatches(_Dictionary):
 
 
 class RandomGaussian(_Dictionary):
-    """Atoms are i.i.d. standard Gaussian vectors normalised to unit norm (the data is used only
-    for its number of features): Coates & Ng's "random" dictionary.
+    """Atoms are i.i.d. Gaussian vectors normalised to unit norm, drawn by
+    :func:`sparsestudy.data.random_dictionary` (the data is used only for its number of
+    features): Coates & Ng's "random" dictionary.
 
     ``transform`` is the linear projection ``X @ components_.T`` (no natural encoder).
     """
@@ -286,9 +289,8 @@ class RandomGaussian(_Dictionary):
     def fit(self, X: Any, y: Any = None) -> "RandomGaussian":
         """Draw the atoms; returns ``self``."""
         Xt, n_atoms = self._validate(X)
-        g = _generator(self.seed)
-        self._set_components(
-            _normalise_rows(torch.randn(n_atoms, Xt.shape[1], generator=g, dtype=Xt.dtype)))
+        _generator(self.seed)                            # validates the seed
+        self._set_components(_random_atoms(n_atoms, Xt, self.seed))
         return self
 
 

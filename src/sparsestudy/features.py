@@ -236,7 +236,8 @@ class DictionaryEncoder(TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> "DictionaryEncoder":
         """Fit a clone of ``dictionary`` on ``X`` (n_patches, n_features); returns ``self``."""
         self._check_params()
-        if self.encoder == "natural" and not getattr(self.dictionary, "_has_natural", False):
+        if self.encoder == "natural" and not getattr(self.dictionary, "has_natural_encoder",
+                                                     False):
             raise ValueError(f"encoder='natural' is undefined for {type(self.dictionary).__name__}"
                              " (a random dictionary has no training encoder)")
         self.dictionary_ = clone(self.dictionary).fit(X)
@@ -249,7 +250,7 @@ class DictionaryEncoder(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "components_")
         k = self.components_.shape[0]
         split = self.polarity_split and not (
-            self.encoder == "natural" and not self.dictionary_._natural_signed)
+            self.encoder == "natural" and not self.dictionary_.natural_code_signed)
         return 2 * k if split else k
 
     def transform(self, X: Any) -> Any:
@@ -273,8 +274,8 @@ class DictionaryEncoder(TransformerMixin, BaseEstimator):
             k = min(self.n_nonzero, *D.shape)
             S = omp(Xt, D, k).codes
         else:
-            S = self.dictionary_._natural(Xt, D)
-            signed = self.dictionary_._natural_signed
+            S = self.dictionary_.transform(Xt)           # the natural code (torch in, out)
+            signed = self.dictionary_.natural_code_signed
         if self.polarity_split and signed:
             S = torch.cat([torch.relu(S), torch.relu(-S)], dim=1)
         return restore(S, numpy_in)
