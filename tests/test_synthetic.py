@@ -234,3 +234,178 @@ def test_sparse_regression_determinism_and_errors():
         make_sparse_regression(standardize="yes")
     with pytest.raises(ValueError, match="n_samples"):
         make_sparse_regression(n_samples=1)
+
+
+# ---------------------------------------------------------- the streaming form, same law
+from sparsestudy.data import (ClassificationProblem, make_sparse_classification_problem,  # noqa: E402
+                              random_dictionary, sparse_code_stream)
+
+
+def _stream(D, n_batches, seed=0, **kw):
+    g = torch.Generator().manual_seed(seed)
+    draws = [sparse_code_stream(D, 500, **kw)(g) for _ in range(n_batches)]
+    return (torch.cat([x for x, _ in draws]).numpy(), torch.cat([z for _, z in draws]).numpy())
+
+
+@pytest.mark.parametrize("kw", [dict(density=0.15), dict(n_nonzero=4),
+                                dict(density=0.3, amplitude="uniform", nonneg=True),
+                                dict(n_nonzero=2, amplitude="sign")])
+def test_stream_and_numpy_forms_draw_the_same_distribution(kw):
+    D = random_dictionary(30, 12, seed=1)
+    p = make_sparse_coding_problem(4000, 12, 30, dictionary=D, seed=2, **kw)
+    X, Z = _stream(D, 8, **kw)
+    # support sizes: the same distribution (chi-square on the counts of each size)
+    sizes_np, sizes_t = (p.Z != 0).sum(1), (Z != 0).sum(1)
+    if "n_nonzero" in kw:
+        assert np.all(sizes_np == kw["n_nonzero"]) and np.all(sizes_t == kw["n_nonzero"])
+    else:
+        table = np.array([np.bincount(sizes_np, minlength=31), np.bincount(sizes_t, minlength=31)])
+        table = table[:, table.sum(0) > 0]
+        assert stats.chi2_contingency(table).pvalue > 1e-3
+        assert abs(sizes_t.mean() - 30 * kw["density"]) < 0.1
+    # which atoms: uniform, the same in both (chi-square on per-atom counts)
+    table = np.array([(p.Z != 0).sum(0), (Z != 0).sum(0)])
+    assert stats.chi2_contingency(table).pvalue > 1e-3
+    # the amplitudes on the support and the signals' entries: two-sample KS
+    assert stats.ks_2samp(p.Z[p.Z != 0], Z[Z != 0]).pvalue > 1e-3
+    assert stats.ks_2samp(p.X[:, 0], X[:, 0]).pvalue > 1e-3
+    np.testing.assert_allclose(X, Z @ D, rtol=0, atol=1e-12)
+
+
+def test_stream_noise_meets_the_snr_exactly_and_is_gaussian():
+    D = random_dictionary(40, 16, seed=3)
+    g = torch.Generator().manual_seed(0)
+    X, Z = sparse_code_stream(D, 800, density=0.2, snr_db=5.0)(g)
+    noise = (X - Z @ torch.from_numpy(D)).numpy()
+    clean = (Z @ torch.from_numpy(D)).numpy()
+    assert abs(10 * np.log10(np.sum(clean ** 2) / np.sum(noise ** 2)) - 5.0) < 1e-9
+    p = make_sparse_coding_problem(800, 16, 40, dictionary=D, density=0.2, snr_db=5.0, seed=1)
+    assert stats.ks_2samp(noise.ravel(), p.noise.ravel()).pvalue > 1e-3
+
+
+def test_stream_is_deterministic_by_generator_and_keeps_dtype():
+    D32 = random_dictionary(20, 8, seed=0, dtype=np.float32)
+    s = sparse_code_stream(torch.from_numpy(D32), 16, n_nonzero=3, snr_db=20)
+    a = s(torch.Generator().manual_seed(4))
+    b = s(torch.Generator().manual_seed(4))
+    c = s(torch.Generator().manual_seed(5))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[1], c[1])
+    assert a[0].dtype == torch.float32 and a[0].shape == (16, 8) and a[1].shape == (16, 20)
+
+
+def test_stream_bad_input():
+    D = random_dictionary(10, 4, seed=0)
+    with pytest.raises(ValueError, match="density"):
+        sparse_code_stream(D, 8, density=0.0)
+    with pytest.raises(ValueError, match="at most one of density and n_nonzero"):
+        sparse_code_stream(D, 8, density=0.1, n_nonzero=2)
+    with pytest.raises(ValueError, match="n_nonzero"):
+        sparse_code_stream(D, 8, n_nonzero=11)
+    with pytest.raises(ValueError, match="amplitude"):
+        sparse_code_stream(D, 8, amplitude="laplace")
+    with pytest.raises(ValueError, match="batch_size"):
+        sparse_code_stream(D, 0)
+    with pytest.raises(ValueError, match="D must have 2"):
+        sparse_code_stream(D[0], 8)
+    with pytest.raises(TypeError, match="torch.Generator"):
+        sparse_code_stream(D, 8)(0)
+
+
+# ------------------------------------------------------------------------------ dictionaries
+def test_random_dictionary():
+    D = random_dictionary(50, 20, seed=7)
+    np.testing.assert_allclose(np.linalg.norm(D, axis=1), 1.0, rtol=0, atol=1e-12)
+    # the default dictionary of make_sparse_coding_problem is this draw (same NumPy code)
+    np.testing.assert_array_equal(make_sparse_coding_problem(3, 20, 50, seed=7).D, D)
+    R = random_dictionary(50, 20, seed=7, kind="rademacher")
+    np.testing.assert_array_equal(np.abs(R), 1 / np.sqrt(20))
+    assert abs(np.mean(R > 0) - 0.5) < 0.05
+    assert random_dictionary(5, 4, seed=0, dtype=np.float32).dtype == np.float32
+    # Gaussian rows normalised: uniform directions. A coordinate t of a uniform point on the
+    # sphere in R^n has (t + 1) / 2 ~ Beta((n - 1) / 2, (n - 1) / 2)
+    big = random_dictionary(20_000, 5, seed=1)
+    assert stats.kstest((big[:, 0] + 1) / 2, stats.beta(2, 2).cdf).pvalue > 1e-3
+    assert abs(big[:, 0].var() - 1 / 5) < 0.01
+    with pytest.raises(ValueError, match="kind"):
+        random_dictionary(5, 4, kind="dct")
+    with pytest.raises(ValueError, match="n_atoms"):
+        random_dictionary(0, 4)
+
+
+# -------------------------------------------------------------------- the labelled problem
+def _c05_class_problem(seed, n_features, width, n_classes, k, snr_db, n_train, n_test):
+    """The C05 notebook's generator (``class_problem``), copied as the reference."""
+    rng = np.random.default_rng(seed)
+    D = make_sparse_coding_problem(1, n_features, width, n_nonzero=1, seed=rng).D
+    group = width // n_classes
+
+    def draw(n):
+        y = rng.integers(0, n_classes, n)
+        Z = np.zeros((n, width))
+        for i in range(n):
+            Z[i, y[i] * group + rng.choice(group, k, replace=False)] = rng.uniform(0.5, 1.5, k)
+        X0 = Z @ D
+        X = X0 + rng.standard_normal(X0.shape) * np.sqrt((X0 ** 2).mean() / 10 ** (snr_db / 10))
+        return X, y, Z
+
+    return D, draw(n_train), draw(n_test)
+
+
+def test_classification_problem_has_c05s_distribution():
+    f, a, c, k, snr = 16, 40, 4, 3, 10.0
+    _, (Xr, yr, Zr), _ = _c05_class_problem(0, f, a, c, k, snr, 3000, 10)
+    p = make_sparse_classification_problem(3000, f, a, c, n_nonzero=k, snr_db=snr, seed=1)
+    assert isinstance(p, ClassificationProblem) and p.y.dtype == np.int64
+    assert p.X.shape == (3000, f) and p.Z.shape == (3000, a) and p.D.shape == (a, f)
+    np.testing.assert_allclose(np.linalg.norm(p.D, axis=1), 1.0, atol=1e-12)
+    group = a // c
+    for Z, y in ((p.Z, p.y), (Zr, yr)):
+        assert np.all((Z != 0).sum(1) == k)
+        assert np.all((np.nonzero(Z)[1] // group) == np.repeat(y, k))   # the class's group
+    # labels uniform, atoms within a group uniform, amplitudes U(0.5, 1.5): as the reference
+    assert stats.chi2_contingency([np.bincount(p.y, minlength=c),
+                                   np.bincount(yr, minlength=c)]).pvalue > 1e-3
+    within = lambda Z: np.nonzero(Z)[1] % group                       # noqa: E731
+    assert stats.chi2_contingency([np.bincount(within(p.Z), minlength=group),
+                                   np.bincount(within(Zr), minlength=group)]).pvalue > 1e-3
+    assert stats.ks_2samp(p.Z[p.Z != 0], Zr[Zr != 0]).pvalue > 1e-3
+    assert stats.kstest(p.Z[p.Z != 0], stats.uniform(0.5, 1.0).cdf).pvalue > 1e-3
+    # noise: per-entry variance mean(X0^2) / 10^(snr/10) (SNR in expectation)
+    clean = p.Z @ p.D
+    noise = p.X - clean
+    sigma2 = np.mean(clean ** 2) / 10 ** (snr / 10)
+    assert stats.kstest(noise.ravel() / np.sqrt(sigma2), "norm").pvalue > 1e-3
+    exact = make_sparse_classification_problem(300, f, a, c, n_nonzero=k, snr_db=snr, seed=1,
+                                               exact_snr=True)
+    ce = exact.Z @ exact.D
+    assert abs(10 * np.log10(np.sum(ce ** 2) / np.sum((exact.X - ce) ** 2)) - snr) < 1e-9
+
+
+def test_classification_train_and_test_share_a_dictionary():
+    rng = np.random.default_rng(0)
+    D = random_dictionary(40, 20, seed=rng)
+    tr = make_sparse_classification_problem(50, 20, 40, 4, n_nonzero=3, dictionary=D, seed=rng)
+    te = make_sparse_classification_problem(50, 20, 40, 4, n_nonzero=3, dictionary=D, seed=rng)
+    np.testing.assert_array_equal(tr.D, te.D)
+    assert not np.array_equal(tr.Z, te.Z)
+    np.testing.assert_allclose(tr.X, tr.Z @ D, rtol=0, atol=1e-12)      # noiseless
+    again = make_sparse_classification_problem(50, 20, 40, 4, n_nonzero=3, seed=9)
+    same = make_sparse_classification_problem(50, 20, 40, 4, n_nonzero=3, seed=9)
+    np.testing.assert_array_equal(again.X, same.X)
+
+
+@pytest.mark.parametrize("kwargs, exc, word", [
+    (dict(n_nonzero=11), ValueError, "n_nonzero"),
+    (dict(n_classes=41), ValueError, "n_classes"),
+    (dict(amplitude_range=(1.5, 0.5)), ValueError, "amplitude_range"),
+    (dict(amplitude_range=1.0), TypeError, "amplitude_range"),
+    (dict(exact_snr="yes"), TypeError, "exact_snr"),
+    (dict(dictionary=np.zeros((3, 3))), ValueError, "dictionary"),
+])
+def test_classification_bad_input(kwargs, exc, word):
+    args = dict(n_classes=4, n_nonzero=3)
+    args.update(kwargs)
+    n_classes = args.pop("n_classes")
+    with pytest.raises(exc, match=word):
+        make_sparse_classification_problem(20, 20, 40, n_classes, **args)
