@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sparsestudy import solvers
+from sparsestudy.data import sparse_code_stream
 from sparsestudy.unrolled import (
     ALISTA, LISTA, LISTACP, LISTACPSS, UnfoldedISTA, analytic_weight, array_sampler,
-    bernoulli_gaussian_sampler, load_model, nmse_per_layer, relu_layer, save_model,
+    load_model, nmse_per_layer, relu_layer, save_model,
     soft_threshold_ss, support_selection_threshold, train_layerwise,
 )
 
@@ -168,7 +169,7 @@ def test_gradients_reach_every_trainable_weight(cls):
 @pytest.mark.parametrize("cls", [LISTA, LISTACPSS, UnfoldedISTA])
 def test_short_seeded_training_lowers_loss_and_is_deterministic(cls):
     _, D, _ = problem(a=30, m=15)
-    sampler = bernoulli_gaussian_sampler(D, 32, density=0.1)
+    sampler = sparse_code_stream(D, 32, density=0.1)
     vX, vZ = sampler(torch.Generator().manual_seed(123))
 
     def run():
@@ -230,12 +231,13 @@ def test_train_layerwise_checks_the_plateau_window():
                         eval_every=5, patience=3, progress=False)
 
 
-def test_stream_alias_is_the_old_sampler_bit_for_bit():
-    """bernoulli_gaussian_sampler now calls data.sparse_code_stream; the draws are unchanged."""
+def test_stream_is_the_old_sampler_bit_for_bit():
+    """data.sparse_code_stream replaced unrolled.bernoulli_gaussian_sampler; the draws are
+    unchanged."""
     _, D, _ = problem(a=50, m=20)
     Dt = torch.from_numpy(D)
     for snr, nonneg in ((None, False), (20.0, False), (None, True)):
-        X, Z = bernoulli_gaussian_sampler(D, 64, density=0.2, snr_db=snr, nonneg=nonneg)(
+        X, Z = sparse_code_stream(D, 64, density=0.2, snr_db=snr, nonneg=nonneg)(
             torch.Generator().manual_seed(3))
         g = torch.Generator().manual_seed(3)             # the former implementation
         mask = torch.rand((64, 50), generator=g, dtype=Dt.dtype) < 0.2
@@ -251,14 +253,14 @@ def test_stream_alias_is_the_old_sampler_bit_for_bit():
 
 def test_samplers():
     _, D, _ = problem(a=200, m=40)
-    X, Z = bernoulli_gaussian_sampler(D, 500, density=0.1)(torch.Generator().manual_seed(0))
+    X, Z = sparse_code_stream(D, 500, density=0.1)(torch.Generator().manual_seed(0))
     assert abs(float((Z != 0).double().mean()) - 0.1) < 0.01
     torch.testing.assert_close(X, Z @ torch.from_numpy(D))
-    X, Z = bernoulli_gaussian_sampler(D, 500, snr_db=20.0)(torch.Generator().manual_seed(0))
+    X, Z = sparse_code_stream(D, 500, snr_db=20.0)(torch.Generator().manual_seed(0))
     clean = Z @ torch.from_numpy(D)
     snr = 10 * torch.log10(clean.pow(2).sum() / (X - clean).pow(2).sum())
     assert abs(float(snr) - 20.0) < 1e-9
-    _, Zn = bernoulli_gaussian_sampler(D, 100, nonneg=True)(torch.Generator().manual_seed(0))
+    _, Zn = sparse_code_stream(D, 100, nonneg=True)(torch.Generator().manual_seed(0))
     assert (Zn >= 0).all()
 
 
@@ -323,8 +325,7 @@ def test_bad_input_errors():
 @pytest.mark.parametrize("accelerated", [False, True])
 def test_solver_nmse_curve_matches_the_solvers(accelerated):
     from sparsestudy.metrics import nmse_db
-    from sparsestudy.unrolled import solver_nmse_curve
-    assert solver_nmse_curve is solvers.nmse_curve       # compatibility alias
+    solver_nmse_curve = solvers.nmse_curve
     X, D, Z = problem()
     curve = solver_nmse_curve(X, D, 0.05, Z, 12, accelerated=accelerated)
     solve = solvers.fista if accelerated else solvers.ista

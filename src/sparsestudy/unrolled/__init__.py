@@ -5,29 +5,25 @@ r"""Unfolded (unrolled) networks: the LISTA family and the L0 family, built from
 * :mod:`~sparsestudy.unrolled.l0`: :class:`HardThresholdEncoder`, :class:`DeepL0Encoder`,
   :class:`TopM`, :func:`threshold_surrogate`;
 * :mod:`~sparsestudy.unrolled.training`: :func:`train_layerwise`;
-* :mod:`~sparsestudy.unrolled.samplers`: :func:`array_sampler` (and the compatibility alias
-  :func:`bernoulli_gaussian_sampler` of :func:`sparsestudy.data.sparse_code_stream`);
+* :mod:`~sparsestudy.unrolled.samplers`: :func:`array_sampler` (fresh synthetic batches come
+  from :func:`sparsestudy.data.sparse_code_stream`);
 * :mod:`~sparsestudy.unrolled.persistence`: :func:`save_model`, :func:`load_model`.
 
 Every layer is a step of :mod:`sparsestudy.steps`, the steps the solvers iterate.
 """
 
-from ..solvers import nmse_curve
 from ..steps import support_selection_threshold
 from .l0 import DeepL0Encoder, HardThresholdEncoder, TopM, threshold_surrogate
 from .networks import (ALISTA, LISTA, LISTACP, LISTACPSS, UnfoldedISTA, analytic_weight,
                        nmse_per_layer, relu_layer, soft_threshold_ss)
 from .persistence import load_model, save_model
-from .samplers import array_sampler, bernoulli_gaussian_sampler
+from .samplers import array_sampler
 from .training import train_layerwise
-
-#: Compatibility alias of :func:`sparsestudy.solvers.nmse_curve` (same arguments).
-solver_nmse_curve = nmse_curve
 
 __all__ = [
     "DeepL0Encoder", "HardThresholdEncoder", "TopM", "threshold_surrogate",
     "UnfoldedISTA", "LISTA", "LISTACP", "LISTACPSS", "ALISTA", "relu_layer",
     "support_selection_threshold", "soft_threshold_ss", "analytic_weight",
-    "bernoulli_gaussian_sampler", "array_sampler", "nmse_per_layer", "solver_nmse_curve",
+    "array_sampler", "nmse_per_layer",
     "train_layerwise", "save_model", "load_model",
 ]

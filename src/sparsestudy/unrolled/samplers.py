@@ -11,19 +11,10 @@ from typing import Any, Callable
 import torch
 
 from .._arrays import as_tensor, check_int
-from ..data.synthetic import sparse_code_stream
 
-__all__ = ["array_sampler", "bernoulli_gaussian_sampler", "Sampler"]
+__all__ = ["array_sampler", "Sampler"]
 
 Sampler = Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]]
-
-
-def bernoulli_gaussian_sampler(D: Any, batch_size: int, *, density: float = 0.1,
-                               snr_db: float | None = None, nonneg: bool = False) -> Sampler:
-    """Compatibility alias: ``sparse_code_stream(D, batch_size, density=density,
-    snr_db=snr_db, nonneg=nonneg)`` (Bernoulli(``density``)-Gaussian codes; see
-    :func:`sparsestudy.data.sparse_code_stream`, which new code should call)."""
-    return sparse_code_stream(D, batch_size, density=density, snr_db=snr_db, nonneg=nonneg)
 
 
 def array_sampler(X: Any, Z: Any, batch_size: int) -> Sampler:
