@@ -1,35 +1,69 @@
-r"""Compiled per-signal kernels for the CPU: Gram-based OMP and the LARS-lasso path.
+r"""Compiled CPU kernels (numba): Gram-based OMP and the LARS-lasso path, signals in lockstep.
 
 The batched torch solvers in :mod:`sparsestudy.solvers` move every sample one step per tensor
-operation; on a CPU the many small operations per step cost more than the arithmetic. Here each
-signal runs its whole loop in compiled code (numba), on precomputed inner products only:
-``G = D D^T`` (atoms x atoms) and ``A0 = X D^T`` (the signals' correlations with the atoms), so
-the feature dimension never enters the loop (Rubinstein, Zibulevsky & Elad 2008, "Batch-OMP").
-Signals are independent, so a block of rows is one call with the GIL released, and
-:func:`run_blocks` spreads the blocks over threads. Every signal's arithmetic is the same
-whatever the block sizes, so the codes do not depend on the number of threads.
+operation; on a CPU the many small operations per step cost more than the arithmetic. Here the
+loops run in compiled code on precomputed inner products only: ``G = D D^T`` (atoms x atoms)
+and ``A0T = D X^T`` (the atoms' correlations with the signals, one column per signal), so the
+feature dimension never enters the loops (Rubinstein, Zibulevsky & Elad 2008, "Batch-OMP").
 
-Both kernels write into a zero-initialised dense code array and return per-signal counters.
+**Lockstep lanes.** A kernel works on ``B`` signals at once ("lanes": 8 in float64, 16 in
+float32, two AVX2 registers). Every per-atom array is stored ``[atom, lane]``, so the loops
+that dominate (the correlation update, the argmax, the path's candidate step lengths and their
+minimum) run across the lanes with the lane loop innermost, where the compiler turns them into
+vector instructions without any reduction across lanes. The small per-signal parts (Cholesky
+append, the triangular solves, the events of the path) run lane by lane. Nothing is allocated
+per signal: each call allocates its lane buffers once.
+
+* OMP (Cholesky form, with the residual kept through its orthonormal directions): when atom
+  ``j`` joins at step ``s``, the new row of the Cholesky factor ``L`` of the selected atoms'
+  Gram matrix is ``w = L^{-1} G[I, j]``; the correlations of the new orthonormal direction
+  with all atoms are ``Dq_s = (G[j] - sum_p w_p Dq_p) / L_ss`` (one small matrix product per
+  block: ``a x s`` by ``s``, per lane) and its coefficient ``beta_s = (A0[j] - w . beta) / L_ss``.
+  The residual's correlations fall by ``beta_s Dq_s`` and its energy by ``beta_s^2``; the codes
+  are ``L^T gamma = beta`` at the end. Same selections and least-squares fits as scikit-learn's
+  ``orthogonal_mp_gram``; the arithmetic is ``a s`` multiply-adds per step, as in Batch-OMP.
+* LARS-lasso: each lane follows its own path; a lane whose path ends is written out and takes
+  the next signal of the task at once, so no lane idles while the others finish. The active
+  atoms' Gram columns are kept per lane (``Gsel[slot, atom, lane]``), so the direction's
+  correlations ``G[:, A] u`` are a lane-wise product; the step to the next join is found
+  without divisions (ratios compared by cross-multiplication, one division per lane at the
+  end). After the path, each signal's relative duality gap is computed from the same
+  inner products (``|x|^2``, ``A0``, ``G`` and the codes; see :func:`lasso_codes`).
+
+**Determinism.** A lane's arithmetic is the same elementwise operations whatever the other
+lanes hold, and tasks (fixed runs of signals) do not depend on the number of threads, so a
+signal's codes are bit-for-bit the same for any thread count. Different chunk sizes change
+only the order of the BLAS products ``D X^T`` (rounding in the last bit).
+
+**Threads.** :func:`run_blocks` hands tasks of ``task`` signals to a persistent pool from a
+shared counter (dynamic scheduling: a core slowed by another process takes fewer tasks); the
+kernels release the GIL.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
 
+_JIT = dict(nogil=True, cache=__import__("os").environ.get("SPARSESTUDY_NOCACHE") is None, error_model="numpy")   # IEEE division: x/0 is inf
 
-_JIT = dict(nogil=True, cache=True, error_model="numpy")   # IEEE division: x/0 is inf, not an error
+
+
+# ------------------------------------------------------------------------------------ helpers
 _INLINE = dict(_JIT, inline="always")                   # small helpers: inlined where used
 
 
 @njit(**_INLINE)
-def _chol_append(L, m, G, act, j, w):  # pragma: no cover
-    """Grow ``L[:m, :m]``, the Cholesky factor of ``G[act[:m]][:, act[:m]]``, by atom ``j``
-    (row ``m``: one forward substitution; ``w`` is scratch). Returns False, leaving ``L`` as it
-    was, when ``j`` is linearly dependent on ``act[:m]`` to working precision."""
+def _chol_append(L, rd, m, G, act, j, w):  # pragma: no cover
+    """Grow ``L[:m, :m]``, the Cholesky factor of ``G[act[:m]][:, act[:m]]`` (``rd`` holds the
+    reciprocals of its diagonal), by atom ``j``: row ``m`` is ``w = L^{-1} G[act, j]``. Returns
+    False, leaving ``L`` as it was, when ``j`` is linearly dependent on ``act[:m]`` to working
+    precision."""
     eps = np.finfo(L.dtype).eps
     gjj = G[j, j]
     d2 = gjj
@@ -37,110 +71,122 @@ def _chol_append(L, m, G, act, j, w):  # pragma: no cover
         acc = G[act[p], j]
         for q in range(p):
             acc -= L[p, q] * w[q]
-        w[p] = acc / L[p, p]
+        w[p] = acc * rd[p]
         d2 -= w[p] * w[p]
     if not d2 > eps * gjj * 10:
         return False
     for p in range(m):
         L[m, p] = w[p]
-    L[m, m] = math.sqrt(d2)
+    lmm = math.sqrt(d2)
+    L[m, m] = lmm
+    rd[m] = 1.0 / lmm
     return True
 
 
 @njit(**_INLINE)
-def _chol_solve(L, m, b, y, out):  # pragma: no cover
+def _chol_solve(L, rd, m, b, y, out):  # pragma: no cover
     """``out[:m]`` solves ``L L^T out = b[:m]`` (``y`` is scratch)."""
     for p in range(m):
         acc = b[p]
         for q in range(p):
             acc -= L[p, q] * y[q]
-        y[p] = acc / L[p, p]
+        y[p] = acc * rd[p]
     for p in range(m - 1, -1, -1):
         acc = y[p]
         for q in range(p + 1, m):
             acc -= L[q, p] * out[q]
-        out[p] = acc / L[p, p]
+        out[p] = acc * rd[p]
 
 
 @njit(**_INLINE)
-def _add_rows(G, act, m, coef, subtract, out):  # pragma: no cover
-    """``out -= sum_p coef[p] G[act[p]]`` if ``subtract``, else ``+=`` (Gram rows: vectorised)."""
-    a = out.shape[0]
-    for p in range(m):
-        g = coef[p]
-        row = G[act[p]]
-        if subtract:
-            for t in range(a):
-                out[t] -= g * row[t]
-        else:
-            for t in range(a):
-                out[t] += g * row[t]
+def _absargmax(x, nonneg):  # pragma: no cover
+    best = -np.inf
+    j = 0
+    for t in range(x.shape[0]):
+        v = x[t] if nonneg else abs(x[t])
+        if v > best:
+            best = v
+            j = t
+    return best, j
 
 
+# ---------------------------------------------------------------------------------------- OMP
 @njit(**_JIT)
-def omp_gram(A0, G, xnorm2, k, tol, use_tol, codes, n_sel, energy, start, stop):  # pragma: no cover
-    """Batch-OMP (Cholesky form) for rows ``start:stop``.
-
-    Per signal: pick ``j = argmax |alpha|``; grow the Cholesky factor ``L`` of the selected
-    atoms' Gram matrix by one row; solve ``L L^T gamma = A0[I]``; the residual's correlations
-    are ``alpha = A0 - G[I]^T gamma`` and its energy ``|x|^2 - gamma . A0[I]``. Stops at ``k``
-    atoms, at ``energy <= tol`` (``use_tol``), when the residual is orthogonal to every atom,
-    or when the next atom is linearly dependent on the selected ones (the same guards as the
-    torch path).
-    """
+def omp_gram(A0T, G, xnorm2, k, tol, use_tol, codes, n_sel, energy, start, stop):  # pragma: no cover
+    """Batch-OMP for the signals (columns of ``A0T = D X^T``, rows of ``codes``)
+    ``start:stop``; see the module docstring for the recursion. Stops a signal at ``k``
+    atoms, at ``energy <= tol`` (``use_tol``), when its residual is orthogonal to every atom,
+    or when the next atom is linearly dependent on the selected ones."""
     a = G.shape[0]
-    eps = np.finfo(A0.dtype).eps
-    L = np.zeros((k, k), dtype=A0.dtype)
-    w = np.empty(k, dtype=A0.dtype)
-    y = np.empty(k, dtype=A0.dtype)
-    rhs = np.empty(k, dtype=A0.dtype)
-    gamma = np.empty(k, dtype=A0.dtype)
-    alpha = np.empty(a, dtype=A0.dtype)
-    sel = np.empty(k, dtype=np.int64)
+    dt = A0T.dtype
+    eps = np.finfo(dt).eps
+    a0 = np.empty(a, dtype=dt)
+    alpha = np.empty(a, dtype=dt)
+    Dq = np.empty((max(k - 1, 1), a), dtype=dt)
+    L = np.zeros((k, k), dtype=dt)
+    rd = np.zeros(k, dtype=dt)
+    w = np.zeros(k, dtype=dt)
+    beta = np.zeros(k, dtype=dt)
+    gam = np.zeros(k, dtype=dt)
+    sel = np.zeros(k, dtype=np.int64)
     for i in range(start, stop):
-        a0 = A0[i]
-        for t in range(a):                             # (explicit loops: numba's slice
-            alpha[t] = a0[t]                           # assignment is slower here)
-        e = xnorm2[i]
+        for t in range(a):
+            v = A0T[t, i]
+            a0[t] = v
+            alpha[t] = v
+        e = float(xnorm2[i])
         floor = eps * math.sqrt(max(e, 0.0)) * 10
         n = 0
         if not (use_tol and e <= tol):
             for s in range(k):
-                best = -1.0
-                j = 0
-                for t in range(a):
-                    v = abs(alpha[t])
-                    if v > best:
-                        best = v
-                        j = t
+                best, j = _absargmax(alpha, False)
                 if not best > floor:                   # residual orthogonal to every atom
                     break
-                if not _chol_append(L, s, G, sel, j, w):   # dependent on the selection
+                if not _chol_append(L, rd, s, G, sel, j, w):   # dependent on the selection
                     break
+                acc = a0[j]
+                for p in range(s):
+                    acc -= w[p] * beta[p]
+                bs = acc * rd[s]
+                beta[s] = bs
                 sel[s] = j
-                rhs[s] = a0[j]
                 n = s + 1
-                _chol_solve(L, n, rhs, y, gamma)
-                e = xnorm2[i]
-                for p in range(n):
-                    e -= gamma[p] * rhs[p]
+                e -= float(bs) * float(bs)
                 if use_tol and e <= tol:
                     break
-                if n < k:
+                if n < k:                              # Dq_s = (G[j] - sum_p w_p Dq_p) / L_ss
+                    dq = Dq[s]
+                    row = G[j]
                     for t in range(a):
-                        alpha[t] = a0[t]
-                    _add_rows(G, sel, n, gamma, True, alpha)
+                        dq[t] = row[t]
+                    for p in range(s):
+                        wp = w[p]
+                        dp = Dq[p]
+                        for t in range(a):
+                            dq[t] -= wp * dp[t]
+                    r = rd[s]
+                    for t in range(a):                 # alpha -= beta_s Dq_s
+                        q = dq[t] * r
+                        dq[t] = q
+                        alpha[t] -= bs * q
+        for p in range(n - 1, -1, -1):                 # codes: L^T gamma = beta
+            acc = beta[p]
+            for q in range(p + 1, n):
+                acc -= L[q, p] * gam[q]
+            gam[p] = acc * rd[p]
         for p in range(n):
-            codes[i, sel[p]] = gamma[p]
+            codes[i, sel[p]] = gam[p]
         n_sel[i] = n
         energy[i] = e
     return 0
 
 
+# --------------------------------------------------------------------------------- LARS-lasso
 @njit(**_JIT)
-def lars_gram(A0, G, alpha, nonneg, max_iter, cap, codes, n_steps, start, stop):  # pragma: no cover
-    r"""The LARS-lasso homotopy path from ``lambda = max |A0|`` down to ``alpha``, rows
-    ``start:stop``.
+def lars_gram(A0T, G, xnorm2, alpha, nonneg, max_iter, cap, codes, n_steps, gapinfo,
+              start, stop):  # pragma: no cover
+    r"""The LARS-lasso homotopy path from ``lambda = max |A0|`` down to ``alpha`` for the
+    signals (columns of ``A0T``) ``start:stop``.
 
     State per signal: the active atoms ``act``, their signs and codes, the Cholesky factor of
     their Gram matrix, and ``c = A0 - G z`` (the residual's correlations). Each step solves
@@ -149,33 +195,31 @@ def lars_gram(A0, G, alpha, nonneg, max_iter, cap, codes, n_steps, start, stop):
     or ``lambda`` reaches ``alpha``. Joins grow the factor by one row; drops rebuild it. At
     most ``cap`` atoms are active (``min(n_atoms, n_features)``); a sample whose next atom
     would make the active Gram matrix singular stops there, and the caller's duality-gap check
-    finishes it. ``n_steps[i]`` counts the path's steps.
+    finishes it. ``n_steps[i]`` counts the path's steps; ``gapinfo[i]`` receives the primal
+    and dual values and a rounding bound (:func:`_gap_into`).
     """
     a = G.shape[0]
-    eps = np.finfo(A0.dtype).eps
+    dt = A0T.dtype
+    eps = np.finfo(dt).eps
     inf = np.inf
-    c = np.empty(a, dtype=A0.dtype)
-    av = np.empty(a, dtype=A0.dtype)
-    blocked = np.zeros(a, dtype=A0.dtype)             # inf on active atoms, else 0
-    gbuf = np.empty(a, dtype=A0.dtype)
-    L = np.zeros((cap, cap), dtype=A0.dtype)
+    c = np.empty(a, dtype=dt)
+    av = np.empty(a, dtype=dt)
+    blocked = np.zeros(a, dtype=dt)                    # inf on active atoms, else 0
+    gbuf = np.empty(a, dtype=dt)
+    L = np.zeros((cap, cap), dtype=dt)
+    rd = np.zeros(cap, dtype=dt)
     act = np.empty(cap, dtype=np.int64)
-    sgn = np.empty(cap, dtype=A0.dtype)
-    coef = np.empty(cap, dtype=A0.dtype)
-    u = np.empty(cap, dtype=A0.dtype)
-    y = np.empty(cap, dtype=A0.dtype)
-    w = np.empty(cap, dtype=A0.dtype)
+    sgn = np.empty(cap, dtype=dt)
+    coef = np.empty(cap, dtype=dt)
+    u = np.empty(cap, dtype=dt)
+    y = np.empty(cap, dtype=dt)
+    w = np.empty(cap, dtype=dt)
+    cx = np.empty(a, dtype=np.float64)
     for i in range(start, stop):
-        a0 = A0[i]
-        lam = -inf
-        j = 0
         for t in range(a):
-            c[t] = a0[t]
+            c[t] = A0T[t, i]
             blocked[t] = 0.0
-            v = c[t] if nonneg else abs(c[t])
-            if v > lam:
-                lam = v
-                j = t
+        lam, j = _absargmax(c, nonneg)
         m = 0
         steps = 0
         join = lam > alpha                              # atom j joins before the next step
@@ -183,7 +227,7 @@ def lars_gram(A0, G, alpha, nonneg, max_iter, cap, codes, n_steps, start, stop):
             lam = alpha
         while lam > alpha and steps < max_iter:
             if join:
-                if m == cap or not _chol_append(L, m, G, act, j, w):
+                if m == cap or not _chol_append(L, rd, m, G, act, j, w):
                     break                               # singular: leave it to the gap check
                 act[m] = j
                 sgn[m] = 1.0 if (nonneg or c[j] >= 0) else -1.0
@@ -191,12 +235,18 @@ def lars_gram(A0, G, alpha, nonneg, max_iter, cap, codes, n_steps, start, stop):
                 blocked[j] = inf
                 m += 1
             # the equiangular direction: G_AA u = sign, and its correlations av = G[:, A] u
-            _chol_solve(L, m, sgn, y, u)
+            _chol_solve(L, rd, m, sgn, y, u)
+            row = G[act[0]]
+            u0 = u[0]
             for t in range(a):
-                av[t] = 0.0
-            _add_rows(G, act, m, u, False, av)
+                av[t] = u0 * row[t]
+            for p in range(1, m):
+                up = u[p]
+                row = G[act[p]]
+                for t in range(a):
+                    av[t] += up * row[t]
             # the first event along it: lambda falls at unit rate
-            # (branch-free candidate steps, so the loops vectorise; an active atom's is inf)
+            # (branch-free candidate steps, so the loop vectorises; an active atom's is inf)
             tiny = eps * 100 * max(lam, 1.0)
             if nonneg:
                 for t in range(a):
@@ -227,12 +277,12 @@ def lars_gram(A0, G, alpha, nonneg, max_iter, cap, codes, n_steps, start, stop):
             step = min(min(gj, gd), g_end)
             for p in range(m):
                 coef[p] += step * u[p]
-            for t in range(a):
-                c[t] -= step * av[t]
             steps += 1
             if g_end <= min(gj, gd):
                 lam = alpha
                 break
+            for t in range(a):
+                c[t] -= step * av[t]
             lam -= step
             if gd <= gj:                                # a code crosses zero: it drops out
                 blocked[act[pd]] = 0.0
@@ -243,49 +293,178 @@ def lars_gram(A0, G, alpha, nonneg, max_iter, cap, codes, n_steps, start, stop):
                 m -= 1
                 rebuilt = True                          # refactor the smaller active set
                 for p in range(m):
-                    rebuilt = rebuilt and _chol_append(L, p, G, act, act[p], w)
+                    rebuilt = rebuilt and _chol_append(L, rd, p, G, act, act[p], w)
                 if not rebuilt:
                     break
                 join = m == 0
                 if join:                                # nothing active: the top atom joins
-                    best = -inf
-                    for t in range(a):
-                        v = c[t] if nonneg else abs(c[t])
-                        if v > best:
-                            best = v
-                            j = t
+                    best, j = _absargmax(c, nonneg)
             else:
                 j = jn
                 join = True
         for p in range(m):
             codes[i, act[p]] = coef[p]
         n_steps[i] = steps
+        _gap_into(A0T, G, xnorm2, i, act, coef, m, alpha, nonneg, cx, gapinfo)
     return 0
 
 
+@njit(**dict(_JIT, inline="always"))
+def _gap_into(A0T, G, xnorm2, i, act, coef, mb, alpha, nonneg, cx, gapinfo):  # pragma: no cover
+    r"""Primal and dual lasso values of signal ``i`` with codes ``coef`` on ``act[:mb]``, from
+    the inner products only (float64): with ``c = A0 - G z`` recomputed from the codes,
+    ``|r|^2 = |x|^2 - z.A0 - z.c`` and ``<r, x> = |x|^2 - z.A0``; the dual point is the
+    residual scaled to ``max |c| <= alpha``. ``gapinfo[i] = (primal, dual, err)``, where
+    ``err`` bounds the rounding of both: a multiple of eps times the magnitudes summed,
+    ``|x|^2 + 2 |z|.|A0| + (sum |z_j| sqrt(G_jj))^2`` (the last bounds ``|z|^T |G| |z|``)."""
+    a = G.shape[0]
+    eps = np.finfo(A0T.dtype).eps
+    for t in range(a):
+        cx[t] = A0T[t, i]
+    za = 0.0
+    l1 = 0.0
+    zabs = 0.0                                         # sum |z| |A0|
+    zg = 0.0                                           # sum |z| sqrt(G_jj)
+    for p in range(mb):
+        z = float(coef[p])
+        j = act[p]
+        za += z * cx[j]
+        l1 += abs(z)
+        zabs += abs(z) * abs(float(cx[j]))
+        zg += abs(z) * math.sqrt(float(G[j, j]))
+    for p in range(mb):
+        z = float(coef[p])
+        row = G[act[p]]
+        for t in range(a):
+            cx[t] -= z * row[t]
+    zc = 0.0
+    cmax = 0.0
+    for p in range(mb):
+        zc += float(coef[p]) * cx[act[p]]
+    for t in range(a):
+        v = cx[t] if nonneg else abs(cx[t])
+        cmax = max(cmax, v)
+    x2 = float(xnorm2[i])
+    rr = max(x2 - za - zc, 0.0)
+    rx = x2 - za
+    primal = 0.5 * rr + alpha * l1
+    scale = alpha / cmax if cmax > alpha else 1.0
+    dual = scale * rx - 0.5 * scale * scale * rr
+    gapinfo[i, 0] = primal
+    gapinfo[i, 1] = dual
+    gapinfo[i, 2] = 16 * eps * (x2 + 2 * zabs + zg * zg)
+
+
+
+
+# ------------------------------------------------------------------------------------ threads
 _POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
 
 
 def _pool(n_threads: int) -> ThreadPoolExecutor:
     """One lazily created pool, kept between calls (its idle threads sleep; starting threads
     on every call would cost more than a small batch's work)."""
     global _POOL
-    if _POOL is None or _POOL._max_workers < n_threads:
-        _POOL = ThreadPoolExecutor(n_threads, thread_name_prefix="sparsestudy")
-    return _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < n_threads:
+            _POOL = ThreadPoolExecutor(n_threads, thread_name_prefix="sparsestudy")
+        return _POOL
 
 
-def run_blocks(kernel, n: int, n_threads: int, *args) -> None:
-    """Call ``kernel(*args, start, stop)`` on contiguous blocks of the ``n`` rows, one block
-    per thread (the kernels release the GIL); inline when one thread or few rows."""
-    n_threads = max(1, min(int(n_threads), n // 64))
+def run_blocks(kernel, n: int, n_threads: int, *args, task: int = 256) -> None:
+    """Call ``kernel(*args, start, stop)`` on the tasks ``[start, stop)`` of ``task`` rows that
+    tile ``0:n``; ``n_threads`` threads take the next task from a shared counter (the kernels
+    release the GIL). The tasks do not depend on ``n_threads``."""
+    task = max(1, int(task))
+    n_tasks = -(-n // task)
+    n_threads = max(1, min(int(n_threads), n_tasks))
     if n_threads == 1:
-        kernel(*args, 0, n)
+        for lo in range(0, n, task):
+            kernel(*args, lo, min(n, lo + task))
         return
     kernel(*args, 0, 0)            # compile (once per argument types) before threads call it
-    bounds = np.linspace(0, n, n_threads + 1).astype(np.int64)
+    counter = itertools.count()    # next() is atomic under the GIL
+
+    def worker():
+        while True:
+            t = next(counter)
+            if t >= n_tasks:
+                return
+            kernel(*args, t * task, min(n, (t + 1) * task))
+
     pool = _pool(n_threads)
-    futures = [pool.submit(kernel, *args, int(lo), int(hi))
-               for lo, hi in zip(bounds[:-1], bounds[1:])]
+    futures = [pool.submit(worker) for _ in range(n_threads)]
     for fut in futures:
         fut.result()
+
+
+# ----------------------------------------------------------------------------------- dispatch
+def _task_size(a: int) -> int:
+    """Signals per task: about a quarter of a millisecond of work (256 at 256 atoms)."""
+    return max(16, 65536 // max(a, 1))
+
+
+def _products(X, D, batch_size, default_rows):
+    """``G = D D^T`` and, per chunk of rows, the chunk's slice and ``A0T = D X[chunk]^T``
+    (atoms x signals, the lockstep layout), NumPy arrays computed by torch."""
+    import torch
+    from ._arrays import check_int
+    if batch_size is None:
+        batch_size = default_rows
+    batch_size = check_int(batch_size, "batch_size", min_value=1)
+    G = torch.mm(D, D.T).numpy()
+    for i in range(0, X.shape[0], batch_size):
+        sl = slice(i, min(X.shape[0], i + batch_size))
+        yield sl, G, torch.mm(D, X[sl].T).numpy()
+
+
+def _default_rows(a: int) -> int:
+    return max(256, 2**21 // a)                        # A0T of a chunk: at most 16 MB
+
+
+def omp_codes(X, D, k: int, tol: float | None, batch_size: int | None, n_threads: int):
+    """Batch-OMP of the rows of the CPU tensor ``X`` on the atoms (rows) of ``D``.
+
+    Returns dense codes (NumPy, ``X``'s dtype), the atoms selected per signal and the final
+    squared residual norms (float64)."""
+    n, a = X.shape[0], D.shape[0]
+    dt = np.dtype(X.numpy().dtype)
+    codes = np.zeros((n, a), dtype=dt)                 # calloc: pages are zeroed where written
+    n_sel = np.zeros(n, dtype=np.int64)
+    energy = np.zeros(n, dtype=np.float64)
+    use_tol = tol is not None
+    xn2 = (X * X).sum(dim=1).numpy()
+    kernel = omp_gram
+    task = _task_size(a)
+    for sl, G, A0T in _products(X, D, batch_size, _default_rows(a)):
+        run_blocks(kernel, sl.stop - sl.start, n_threads, A0T, G, xn2[sl], k,
+                   float(tol or 0.0), use_tol, codes[sl], n_sel[sl], energy[sl], task=task)
+    return codes, n_sel, energy
+
+
+def lasso_codes(X, D, alpha: float, nonneg: bool, max_iter: int, batch_size: int | None,
+                n_threads: int):
+    r"""The LARS-lasso path of the rows of the CPU tensor ``X`` down to ``alpha``.
+
+    Returns dense codes (NumPy, ``X``'s dtype), the path steps per signal, each signal's
+    relative duality gap ``(P - D) / P`` computed from the inner products (float64; the same
+    quantity as ``solvers._relative_gap``, with the dual point the residual rescaled to be dual
+    feasible) and a bound on that gap's rounding error (relative to ``P``)."""
+    n, a, f = X.shape[0], D.shape[0], D.shape[1]
+    dt = np.dtype(X.numpy().dtype)
+    codes = np.zeros((n, a), dtype=dt)
+    steps = np.zeros(n, dtype=np.int64)
+    info = np.zeros((n, 3), dtype=np.float64)
+    xn2 = (X * X).sum(dim=1).numpy()
+    cap = min(a, f)
+    kernel = lars_gram
+    task = _task_size(a)
+    for sl, G, A0T in _products(X, D, batch_size, _default_rows(a)):
+        run_blocks(kernel, sl.stop - sl.start, n_threads, A0T, G, xn2[sl], float(alpha),
+                   bool(nonneg), int(max_iter), cap, codes[sl], steps[sl], info[sl], task=task)
+    primal, dual, err = info[:, 0], info[:, 1], info[:, 2]
+    tiny = np.finfo(np.float64).tiny
+    denom = np.maximum(primal, tiny)
+    gap = np.maximum(primal - dual, 0.0) / denom
+    return codes, steps, gap, err / denom

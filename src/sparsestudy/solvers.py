@@ -419,17 +419,20 @@ def lasso(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int =
     n, a = Xt.shape[0], Dt.shape[0]
     Dt = Dt.contiguous()
     n_iter = 0
+    gap = None
     if _use_compiled(backend, Xt):
         Xt = Xt.contiguous()
-        Zn = np.zeros((n, a), dtype=_NP_DTYPE[Xt.dtype])
+        Zn, steps, gap_n, err_n = _compiled.lasso_codes(Xt, Dt, alpha, nonneg, max_iter,
+                                                        batch_size, torch.get_num_threads())
         codes = torch.from_numpy(Zn)
-        steps = np.zeros(n, dtype=np.int64)
-        cap = min(a, Xt.shape[1])
-        for sl, G, A0 in _gram_blocks(Xt, Dt, batch_size):
-            _compiled.run_blocks(_compiled.lars_gram, sl.stop - sl.start,
-                                 torch.get_num_threads(), A0, G, alpha, nonneg, max_iter, cap,
-                                 Zn[sl], steps[sl])
         n_iter = int(steps.max(initial=0))
+        # the gap from the inner products; where its rounding bound leaves doubt (or it is
+        # not finite), recompute it from X, D and the codes
+        gap = torch.from_numpy(gap_n).to(Xt.dtype)
+        doubt = np.flatnonzero(~(gap_n + err_n <= tol * 0.5))
+        if doubt.size:
+            rows = torch.from_numpy(doubt)
+            gap[rows] = _relative_gap(Xt[rows], Dt, codes[rows], alpha, nonneg)
     else:
         codes = torch.zeros(n, a, dtype=Xt.dtype, device=Xt.device)
         DT = Dt.T.contiguous()
@@ -437,7 +440,8 @@ def lasso(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int =
             z, it = _lars_chunk(Xt[sl], Dt, DT, alpha, nonneg, max_iter)
             codes[sl] = z
             n_iter = max(n_iter, it)
-    gap = _relative_gap(Xt, Dt, codes, alpha, nonneg)
+    if gap is None:
+        gap = _relative_gap(Xt, Dt, codes, alpha, nonneg)
     bad = (~(gap <= tol)).nonzero().squeeze(1)          # NaN counts as uncertified
     if bad.numel():
         # finish the few uncertified samples by FISTA, warm-started at the path's point (or at
@@ -696,19 +700,10 @@ def omp(X: Any, D: Any, n_nonzero: int | None = None, *, tol: float | None = Non
 
 def _omp_compiled(X: torch.Tensor, D: torch.Tensor, k: int, tol: float | None,
                   batch_size: int | None, numpy_in: bool) -> SolverResult:
-    n, a = X.shape[0], D.shape[0]
-    Zn = np.zeros((n, a), dtype=_NP_DTYPE[X.dtype])    # calloc: pages are zeroed where written
+    Zn, n_sel, energy = _compiled.omp_codes(X, D, k, tol, batch_size, torch.get_num_threads())
     codes = torch.from_numpy(Zn)
-    n_sel = np.zeros(n, dtype=np.int64)
-    energy = np.zeros(n, dtype=np.float64)
-    use_tol = tol is not None
-    xn2 = (X * X).sum(dim=1).numpy()                   # squared signal norms
-    for sl, G, A0 in _gram_blocks(X, D, batch_size):
-        _compiled.run_blocks(_compiled.omp_gram, sl.stop - sl.start, torch.get_num_threads(),
-                             A0, G, xn2[sl], k, float(tol or 0.0), use_tol, Zn[sl], n_sel[sl],
-                             energy[sl])
     met = True
-    if use_tol:
+    if tol is not None:
         eps = float(torch.finfo(X.dtype).eps)
         met = bool((energy <= tol * (1 + 1e-6) + eps).all())
     return SolverResult(restore(codes, numpy_in), int(n_sel.max(initial=0)), met)
