@@ -153,10 +153,7 @@ def make_sparse_coding_problem(
     rng = make_rng(seed)
 
     # 1. dictionary
-    if dictionary is None:
-        D = _draw_dictionary(rng, n_atoms, n_features, "gaussian")
-    else:
-        D = _as_dictionary(dictionary, n_atoms, n_features)
+    D = _dictionary_or_draw(dictionary, rng, n_atoms, n_features)
 
     # 2.-3. supports and amplitudes; 4. noise
     draws = _NumpyDraws(rng)
@@ -462,10 +459,7 @@ def make_sparse_classification_problem(
     if not isinstance(exact_snr, (bool, np.bool_)):
         raise TypeError(f"exact_snr must be a bool, got {type(exact_snr).__name__}")
     rng = make_rng(seed)
-    if dictionary is None:
-        D = _draw_dictionary(rng, n_atoms, n_features, "gaussian")
-    else:
-        D = _as_dictionary(dictionary, n_atoms, n_features)
+    D = _dictionary_or_draw(dictionary, rng, n_atoms, n_features)
     draws = _NumpyDraws(rng)
     y = rng.integers(0, n_classes, n_samples)
     in_group = draws.smallest(draws.uniform((n_samples, group)), n_nonzero)
@@ -480,6 +474,14 @@ def make_sparse_classification_problem(
             raise ValueError("snr_db cannot be met: the noiseless signals are all zero")
         X = X + _draw_noise(draws, X, snr_db, exact=bool(exact_snr))
     return ClassificationProblem(X=X, y=y.astype(np.int64), Z=Z, D=D, snr_db=snr_db)
+
+
+def _dictionary_or_draw(dictionary: Any, rng: np.random.Generator, n_atoms: int,
+                        n_features: int) -> np.ndarray:
+    """The given dictionary (checked), or a Gaussian one drawn first from ``rng``."""
+    if dictionary is None:
+        return _draw_dictionary(rng, n_atoms, n_features, "gaussian")
+    return _as_dictionary(dictionary, n_atoms, n_features)
 
 
 def _as_dictionary(dictionary: Any, n_atoms: int, n_features: int) -> np.ndarray:

@@ -101,6 +101,16 @@ def _check_input(x: Any, n_features: int, dtype: torch.dtype) -> torch.Tensor:
     return x.to(dtype)
 
 
+def _hard_with_surrogate(v: torch.Tensor, t: torch.Tensor, surrogate: str,
+                         temperature: float) -> torch.Tensor:
+    """The hard threshold of ``v`` at ``t`` (its value), with the surrogate's gradient for a
+    learned ``t`` (see :func:`threshold_surrogate`)."""
+    z = prox_l0(v, thresh=t)
+    if t.requires_grad and torch.is_grad_enabled():
+        z = z + threshold_surrogate(v, t, surrogate=surrogate, temperature=temperature)
+    return z
+
+
 class HardThresholdEncoder(nn.Module):
     r"""Linear map + hard threshold with learned per-unit thresholds (a thresholded linear unit).
 
@@ -165,12 +175,8 @@ class HardThresholdEncoder(nn.Module):
         b = x @ self.weight
         if self.nonneg:
             b = torch.relu(b)
-        t = self.thresh.clamp_min(0)
-        z = prox_l0(b, thresh=t)
-        if t.requires_grad and torch.is_grad_enabled():
-            z = z + threshold_surrogate(b, t, surrogate=self.surrogate,
-                                        temperature=self.temperature)
-        return z
+        return _hard_with_surrogate(b, self.thresh.clamp_min(0), self.surrogate,
+                                    self.temperature)
 
 
 class DeepL0Encoder(nn.Module):
@@ -258,11 +264,8 @@ class DeepL0Encoder(nn.Module):
             if self.n_nonzero is not None:
                 z = prox_l0(v, n_nonzero=self.n_nonzero)
                 continue
-            t = getattr(self, self.thresh_names[j]).clamp_min(0)
-            z = prox_l0(v, thresh=t)
-            if t.requires_grad and torch.is_grad_enabled():
-                z = z + threshold_surrogate(v, t, surrogate=self.surrogate,
-                                            temperature=self.temperature)
+            z = _hard_with_surrogate(v, getattr(self, self.thresh_names[j]).clamp_min(0),
+                                     self.surrogate, self.temperature)
         return z
 
 
