@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .layout import atomic_write_text, project_root
+from .layout import atomic_write_text, project_root, run_lock
 from .layout import results_dir as results_dir_for
 from .record import INCONCLUSIVE, MIXED, NOT_SUPPORTED, SUPPORTED, VERDICTS, load_records
 from .runner import discover_notebooks, notebook_status
@@ -329,25 +329,32 @@ def build_book(profile: str = "quick", root: str | os.PathLike | None = None,
     for name in ("_config.yml", "_toc.yml"):
         if not (root / name).is_file():
             raise BookError(f"{root / name} is missing: is {root} the project root?")
-    copy_chapters(profile, root, results_dir)
-    write_scoreboard(profile, root, results_dir)
-    # start from scratch: Sphinx leaves the pages of removed chapters in _build/html, and an
-    # incremental build does not repeat the warnings of unchanged pages
-    for stale in ("html", ".doctrees", "jupyter_execute"):
-        shutil.rmtree(root / "_build" / stale, ignore_errors=True)
-    cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; "
-           "sys.exit(main())", "build", str(root), "--all", "--warningiserror", "--keep-going"]
-    env = dict(os.environ, PYTHONIOENCODING="utf-8")
-    proc = subprocess.run(cmd, cwd=root, env=env, text=True, encoding="utf-8",
-                          errors="replace", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if not quiet:
-        sys.stdout.write(proc.stdout)
-    index = root / "_build" / "html" / "index.html"
-    if proc.returncode != 0 or not index.is_file():
-        raise BookError(
-            f"the book build failed (jupyter-book exit code {proc.returncode}):\n"
-            f"{_build_problems(proc.stdout)}"
-        )
+    rdir = Path(results_dir) if results_dir is not None else results_dir_for(profile, root)
+    if not rdir.is_dir():
+        raise BookError(f"no results in {rdir}: run `sparsestudy run --profile {profile}` first")
+    # a run of this profile writes the folder the book reads, and two builds would share
+    # _build/: build between runs, one at a time
+    with run_lock(rdir, what=f"sparsestudy book --profile {profile}"):
+        copy_chapters(profile, root, results_dir)
+        write_scoreboard(profile, root, results_dir)
+        # start from scratch: Sphinx leaves the pages of removed chapters in _build/html, and an
+        # incremental build does not repeat the warnings of unchanged pages
+        for stale in ("html", ".doctrees", "jupyter_execute"):
+            shutil.rmtree(root / "_build" / stale, ignore_errors=True)
+        cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; "
+               "sys.exit(main())", "build", str(root), "--all", "--warningiserror",
+               "--keep-going"]
+        env = dict(os.environ, PYTHONIOENCODING="utf-8")
+        proc = subprocess.run(cmd, cwd=root, env=env, text=True, encoding="utf-8",
+                              errors="replace", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if not quiet:
+            sys.stdout.write(proc.stdout)
+        index = root / "_build" / "html" / "index.html"
+        if proc.returncode != 0 or not index.is_file():
+            raise BookError(
+                f"the book build failed (jupyter-book exit code {proc.returncode}):\n"
+                f"{_build_problems(proc.stdout)}"
+            )
     return index
 
 
