@@ -335,7 +335,7 @@ def end_to_end(X, D, k, lam, threads, rounds):
     out["lasso: duality-gap certificate"] = _median_time(
         lambda: _relative_gap(Xt, Dt, Zt, lam, False), rounds)
     G = (Dt @ Dt.T).numpy()
-    A0T = torch.mm(Dt, Xt.T).numpy()
+    A0 = torch.mm(Xt, Dt.T).numpy()
     xn2 = (X * X).sum(1)
     n, a = X.shape[0], D.shape[0]
     task = _compiled._task_size(a)
@@ -343,10 +343,10 @@ def end_to_end(X, D, k, lam, threads, rounds):
     def kern(kind, nt):
         Z = np.zeros((n, a))
         if kind == "omp":
-            _compiled.run_blocks(_compiled.omp_gram, n, nt, A0T, G, xn2, k, 0.0, False, Z,
+            _compiled.run_blocks(_compiled.omp_gram, n, nt, A0, G, xn2, k, 0.0, False, Z,
                                  np.zeros(n, np.int64), np.zeros(n), task=task)
         else:
-            _compiled.run_blocks(_compiled.lars_gram, n, nt, A0T, G, xn2, lam, False, 500,
+            _compiled.run_blocks(_compiled.lars_gram, n, nt, A0, G, xn2, lam, False, 500,
                                  min(D.shape), Z, np.zeros(n, np.int64), np.zeros((n, 3)),
                                  task=task)
 

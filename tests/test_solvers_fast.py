@@ -208,19 +208,108 @@ def test_backends_agree(seed, k, frac, nonneg, a, f):
                                lasso_objective(X, D, lt.codes, alpha), rtol=1e-8)
 
 
-def test_compiled_results_do_not_depend_on_threads():
+@pytest.fixture
+def small_tasks(monkeypatch):
+    """Tasks of 16 signals, so that a few hundred signals make many tasks for the threads."""
+    from sparsestudy import _compiled
+    monkeypatch.setattr(_compiled, "_task_size", lambda a: 16)
+
+
+def test_compiled_results_do_not_depend_on_threads(small_tasks):
+    # bit-for-bit: the same arithmetic per signal whatever the tasks' assignment to threads
     X, D = sparse_problem(8, n=300, f=16, a=40)
     alpha = penalty(X, D, 0.1)
     before = torch.get_num_threads()
     try:
         out = {}
-        for nt in (1, 2):
+        for nt in (1, 2, 3):
             torch.set_num_threads(nt)
-            out[nt] = (omp(X, D, 5).codes, lasso(X, D, alpha).codes)
+            lo = lasso(X, D, alpha)
+            out[nt] = (omp(X, D, 5).codes, lo.codes, lo.gap,
+                       omp(X.astype(np.float32), D.astype(np.float32), 5).codes)
     finally:
         torch.set_num_threads(before)
-    np.testing.assert_array_equal(out[1][0], out[2][0])
-    np.testing.assert_array_equal(out[1][1], out[2][1])
+    for nt in (2, 3):
+        for a, b in zip(out[1], out[nt]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_compiled_chunk_sizes_agree(small_tasks):
+    # other chunk sizes round the product X D^T differently: same supports, codes to 1e-12
+    X, D = sparse_problem(12, n=200, f=16, a=40)
+    alpha = penalty(X, D, 0.1)
+    ref_o, ref_l = omp(X, D, 6).codes, lasso(X, D, alpha).codes
+    for bs in (1, 17, 64, 199):
+        zo, zl = omp(X, D, 6, batch_size=bs).codes, lasso(X, D, alpha, batch_size=bs).codes
+        np.testing.assert_array_equal(zo != 0, ref_o != 0)
+        np.testing.assert_array_equal(zl != 0, ref_l != 0)
+        np.testing.assert_allclose(zo, ref_o, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(zl, ref_l, rtol=0, atol=1e-12)
+
+
+def test_compiled_omp_is_brute_force_omp():
+    # every step by hand: the most correlated atom with the residual, then the LS fit
+    rng = np.random.default_rng(13)
+    D = unit_dictionary(rng, 30, 10)
+    X = rng.standard_normal((25, 10))
+    k = 5
+    Z = omp(X, D, k, backend="compiled").codes
+    for i, x in enumerate(X):
+        chosen, r = [], x.copy()
+        for _ in range(k):
+            chosen.append(int(np.argmax(np.abs(D @ r))))
+            coef, *_ = np.linalg.lstsq(D[chosen].T, x, rcond=None)
+            r = x - coef @ D[chosen]
+        np.testing.assert_array_equal(np.flatnonzero(Z[i]), np.sort(chosen))
+        np.testing.assert_allclose(Z[i, chosen], coef, atol=1e-12)
+
+
+def test_compiled_float32_omp_meets_the_accuracy_rule():
+    # the float32 kernel's residual energy is within 0.1 % of scikit-learn's float64 OMP
+    from sklearn.linear_model import orthogonal_mp_gram
+    X, D = sparse_problem(14, n=400, f=32, a=96, k=6)
+    Z32 = omp(X.astype(np.float32), D.astype(np.float32), 6).codes
+    assert Z32.dtype == np.float32
+    ref = orthogonal_mp_gram(D @ D.T, D @ X.T, n_nonzero_coefs=6).T
+    e32 = np.sum((X - Z32.astype(np.float64) @ D) ** 2, axis=1).mean()
+    eref = np.sum((X - ref @ D) ** 2, axis=1).mean()
+    assert e32 <= eref * 1.001
+    assert np.mean(np.all((Z32 != 0) == (ref != 0), axis=1)) > 0.95
+
+
+def test_lasso_gap_from_inner_products_equals_the_direct_gap():
+    # the compiled path's certificate (from |x|^2, X D^T, D D^T) is the gap of solvers' formula
+    from sparsestudy import _compiled
+    from sparsestudy.solvers import _relative_gap
+    X, D = sparse_problem(15, n=60, f=20, a=50, k=5)
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    for nonneg, frac, max_iter in ((False, 0.1, 500), (True, 0.2, 500), (False, 0.05, 2)):
+        alpha = penalty(X, D, frac)
+        Z, steps, gap, err = _compiled.lasso_codes(Xt, Dt, alpha, nonneg, max_iter, None, 1)
+        direct = _relative_gap(Xt, Dt, torch.from_numpy(Z), alpha, nonneg).numpy()
+        np.testing.assert_allclose(gap, direct, rtol=1e-6, atol=1e-12)
+        assert np.all(err < 1e-12)
+        if max_iter == 2:                        # a cut path leaves a real gap
+            assert gap.max() > 1e-3 and steps.max() == 2
+
+
+def test_lasso_recomputes_doubtful_gaps(monkeypatch):
+    # where the inner-product gap's rounding bound exceeds the tolerance, the gap is recomputed
+    # from X, D and the codes; the result is the same certified solution
+    from sparsestudy import _compiled
+    X, D = sparse_problem(16, n=20)
+    alpha = penalty(X, D, 0.1)
+    ref = lasso(X, D, alpha, tol=1e-9)
+    real = _compiled.lasso_codes
+
+    def doubtful(*args, **kw):
+        Z, steps, gap, err = real(*args, **kw)
+        return Z, steps, gap * 0 + 1.0, err + 1.0      # every gap in doubt, and wrong
+    monkeypatch.setattr(_compiled, "lasso_codes", doubtful)
+    res = lasso(X, D, alpha, tol=1e-9)
+    np.testing.assert_array_equal(res.codes, ref.codes)
+    np.testing.assert_allclose(res.gap, ref.gap, rtol=1e-6, atol=1e-13)
+    assert res.converged
 
 
 def test_run_blocks_covers_every_row_once():
@@ -231,9 +320,10 @@ def test_run_blocks_covers_every_row_once():
         arr[start:stop] += 1
 
     for nt in (1, 2, 3, 7):
-        seen[:] = 0
-        run_blocks(kernel, 1000, nt, seen)
-        np.testing.assert_array_equal(seen, 1)
+        for task in (1, 64, 256, 5000):
+            seen[:] = 0
+            run_blocks(kernel, 1000, nt, seen, task=task)
+            np.testing.assert_array_equal(seen, 1)
 
 
 def test_backend_validation():

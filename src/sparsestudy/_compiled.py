@@ -1,43 +1,35 @@
-r"""Compiled CPU kernels (numba): Gram-based OMP and the LARS-lasso path, signals in lockstep.
+r"""Compiled CPU kernels (numba): Gram-based OMP and the LARS-lasso path, one signal at a time.
 
 The batched torch solvers in :mod:`sparsestudy.solvers` move every sample one step per tensor
-operation; on a CPU the many small operations per step cost more than the arithmetic. Here the
-loops run in compiled code on precomputed inner products only: ``G = D D^T`` (atoms x atoms)
-and ``A0T = D X^T`` (the atoms' correlations with the signals, one column per signal), so the
-feature dimension never enters the loops (Rubinstein, Zibulevsky & Elad 2008, "Batch-OMP").
+operation; on a CPU the many small operations per step cost more than the arithmetic. Here each
+signal runs its whole loop in compiled code on precomputed inner products only: ``G = D D^T``
+(atoms x atoms) and ``A0 = X D^T`` (the signals' correlations with the atoms), so the feature
+dimension never enters the loop (Rubinstein, Zibulevsky & Elad 2008, "Batch-OMP"). The loops
+over atoms are contiguous and branch-free where they can be, so the compiler vectorises them;
+nothing is allocated per signal (each call allocates its scratch once).
 
-**Lockstep lanes.** A kernel works on ``B`` signals at once ("lanes": 8 in float64, 16 in
-float32, two AVX2 registers). Every per-atom array is stored ``[atom, lane]``, so the loops
-that dominate (the correlation update, the argmax, the path's candidate step lengths and their
-minimum) run across the lanes with the lane loop innermost, where the compiler turns them into
-vector instructions without any reduction across lanes. The small per-signal parts (Cholesky
-append, the triangular solves, the events of the path) run lane by lane. Nothing is allocated
-per signal: each call allocates its lane buffers once.
+* OMP keeps the residual through its orthonormal directions: when atom ``j`` joins at step
+  ``s``, the new row of the Cholesky factor ``L`` of the selected atoms' Gram matrix is
+  ``w = L^{-1} G[I, j]``; the correlations of the new direction with every atom are
+  ``Dq_s = (G[j] - sum_p w_p Dq_p) / L_ss`` and its coefficient is
+  ``beta_s = (A0[j] - w . beta) / L_ss``, so the residual's correlations fall by
+  ``beta_s Dq_s`` and its energy by ``beta_s^2``; one triangular solve ``L^T gamma = beta`` at
+  the end gives the codes. The same selections and least-squares fits as scikit-learn's
+  ``orthogonal_mp_gram``, without a triangular solve per step.
+* The lasso follows the LARS-lasso path; after it, each signal's relative duality gap is
+  computed from the same inner products (:func:`_gap_into`), so certifying the result costs
+  ``O(n_atoms x nonzeros)`` per signal instead of two products with ``D``.
+* The Cholesky factors keep the reciprocals of their diagonals, so the triangular solves
+  multiply instead of dividing.
 
-* OMP (Cholesky form, with the residual kept through its orthonormal directions): when atom
-  ``j`` joins at step ``s``, the new row of the Cholesky factor ``L`` of the selected atoms'
-  Gram matrix is ``w = L^{-1} G[I, j]``; the correlations of the new orthonormal direction
-  with all atoms are ``Dq_s = (G[j] - sum_p w_p Dq_p) / L_ss`` (one small matrix product per
-  block: ``a x s`` by ``s``, per lane) and its coefficient ``beta_s = (A0[j] - w . beta) / L_ss``.
-  The residual's correlations fall by ``beta_s Dq_s`` and its energy by ``beta_s^2``; the codes
-  are ``L^T gamma = beta`` at the end. Same selections and least-squares fits as scikit-learn's
-  ``orthogonal_mp_gram``; the arithmetic is ``a s`` multiply-adds per step, as in Batch-OMP.
-* LARS-lasso: each lane follows its own path; a lane whose path ends is written out and takes
-  the next signal of the task at once, so no lane idles while the others finish. The active
-  atoms' Gram columns are kept per lane (``Gsel[slot, atom, lane]``), so the direction's
-  correlations ``G[:, A] u`` are a lane-wise product; the step to the next join is found
-  without divisions (ratios compared by cross-multiplication, one division per lane at the
-  end). After the path, each signal's relative duality gap is computed from the same
-  inner products (``|x|^2``, ``A0``, ``G`` and the codes; see :func:`lasso_codes`).
-
-**Determinism.** A lane's arithmetic is the same elementwise operations whatever the other
-lanes hold, and tasks (fixed runs of signals) do not depend on the number of threads, so a
-signal's codes are bit-for-bit the same for any thread count. Different chunk sizes change
-only the order of the BLAS products ``D X^T`` (rounding in the last bit).
-
-**Threads.** :func:`run_blocks` hands tasks of ``task`` signals to a persistent pool from a
+**Threads.** :func:`run_blocks` hands tasks (fixed runs of signals) to a persistent pool from a
 shared counter (dynamic scheduling: a core slowed by another process takes fewer tasks); the
-kernels release the GIL.
+kernels release the GIL. Every signal's arithmetic is the same whatever the tasks and threads,
+so the codes are bit-for-bit the same for any number of threads; different chunk sizes change
+only the rounding of the BLAS product ``X D^T``.
+
+:mod:`benchmarks.profile_kernels` (``benchmarks/profile_kernels.py``) profiles where the time
+goes.
 """
 
 from __future__ import annotations
@@ -112,15 +104,13 @@ def _absargmax(x, nonneg):  # pragma: no cover
 
 # ---------------------------------------------------------------------------------------- OMP
 @njit(**_JIT)
-def omp_gram(A0T, G, xnorm2, k, tol, use_tol, codes, n_sel, energy, start, stop):  # pragma: no cover
-    """Batch-OMP for the signals (columns of ``A0T = D X^T``, rows of ``codes``)
-    ``start:stop``; see the module docstring for the recursion. Stops a signal at ``k``
+def omp_gram(A0, G, xnorm2, k, tol, use_tol, codes, n_sel, energy, start, stop):  # pragma: no cover
+    """Batch-OMP for the signals (rows of ``A0 = X D^T`` and of ``codes``) ``start:stop``; see the module docstring for the recursion. Stops a signal at ``k``
     atoms, at ``energy <= tol`` (``use_tol``), when its residual is orthogonal to every atom,
     or when the next atom is linearly dependent on the selected ones."""
     a = G.shape[0]
-    dt = A0T.dtype
+    dt = A0.dtype
     eps = np.finfo(dt).eps
-    a0 = np.empty(a, dtype=dt)
     alpha = np.empty(a, dtype=dt)
     Dq = np.empty((max(k - 1, 1), a), dtype=dt)
     L = np.zeros((k, k), dtype=dt)
@@ -130,10 +120,9 @@ def omp_gram(A0T, G, xnorm2, k, tol, use_tol, codes, n_sel, energy, start, stop)
     gam = np.zeros(k, dtype=dt)
     sel = np.zeros(k, dtype=np.int64)
     for i in range(start, stop):
+        a0 = A0[i]
         for t in range(a):
-            v = A0T[t, i]
-            a0[t] = v
-            alpha[t] = v
+            alpha[t] = a0[t]
         e = float(xnorm2[i])
         floor = eps * math.sqrt(max(e, 0.0)) * 10
         n = 0
@@ -183,10 +172,10 @@ def omp_gram(A0T, G, xnorm2, k, tol, use_tol, codes, n_sel, energy, start, stop)
 
 # --------------------------------------------------------------------------------- LARS-lasso
 @njit(**_JIT)
-def lars_gram(A0T, G, xnorm2, alpha, nonneg, max_iter, cap, codes, n_steps, gapinfo,
+def lars_gram(A0, G, xnorm2, alpha, nonneg, max_iter, cap, codes, n_steps, gapinfo,
               start, stop):  # pragma: no cover
     r"""The LARS-lasso homotopy path from ``lambda = max |A0|`` down to ``alpha`` for the
-    signals (columns of ``A0T``) ``start:stop``.
+    signals (rows of ``A0 = X D^T``) ``start:stop``.
 
     State per signal: the active atoms ``act``, their signs and codes, the Cholesky factor of
     their Gram matrix, and ``c = A0 - G z`` (the residual's correlations). Each step solves
@@ -199,7 +188,7 @@ def lars_gram(A0T, G, xnorm2, alpha, nonneg, max_iter, cap, codes, n_steps, gapi
     and dual values and a rounding bound (:func:`_gap_into`).
     """
     a = G.shape[0]
-    dt = A0T.dtype
+    dt = A0.dtype
     eps = np.finfo(dt).eps
     inf = np.inf
     c = np.empty(a, dtype=dt)
@@ -216,8 +205,9 @@ def lars_gram(A0T, G, xnorm2, alpha, nonneg, max_iter, cap, codes, n_steps, gapi
     w = np.empty(cap, dtype=dt)
     cx = np.empty(a, dtype=np.float64)
     for i in range(start, stop):
+        a0 = A0[i]
         for t in range(a):
-            c[t] = A0T[t, i]
+            c[t] = a0[t]
             blocked[t] = 0.0
         lam, j = _absargmax(c, nonneg)
         m = 0
@@ -305,12 +295,12 @@ def lars_gram(A0T, G, xnorm2, alpha, nonneg, max_iter, cap, codes, n_steps, gapi
         for p in range(m):
             codes[i, act[p]] = coef[p]
         n_steps[i] = steps
-        _gap_into(A0T, G, xnorm2, i, act, coef, m, alpha, nonneg, cx, gapinfo)
+        _gap_into(a0, G, xnorm2, i, act, coef, m, alpha, nonneg, cx, gapinfo)
     return 0
 
 
 @njit(**dict(_JIT, inline="always"))
-def _gap_into(A0T, G, xnorm2, i, act, coef, mb, alpha, nonneg, cx, gapinfo):  # pragma: no cover
+def _gap_into(a0, G, xnorm2, i, act, coef, mb, alpha, nonneg, cx, gapinfo):  # pragma: no cover
     r"""Primal and dual lasso values of signal ``i`` with codes ``coef`` on ``act[:mb]``, from
     the inner products only (float64): with ``c = A0 - G z`` recomputed from the codes,
     ``|r|^2 = |x|^2 - z.A0 - z.c`` and ``<r, x> = |x|^2 - z.A0``; the dual point is the
@@ -318,9 +308,9 @@ def _gap_into(A0T, G, xnorm2, i, act, coef, mb, alpha, nonneg, cx, gapinfo):  # 
     ``err`` bounds the rounding of both: a multiple of eps times the magnitudes summed,
     ``|x|^2 + 2 |z|.|A0| + (sum |z_j| sqrt(G_jj))^2`` (the last bounds ``|z|^T |G| |z|``)."""
     a = G.shape[0]
-    eps = np.finfo(A0T.dtype).eps
+    eps = np.finfo(a0.dtype).eps
     for t in range(a):
-        cx[t] = A0T[t, i]
+        cx[t] = a0[t]
     za = 0.0
     l1 = 0.0
     zabs = 0.0                                         # sum |z| |A0|
@@ -406,21 +396,25 @@ def _task_size(a: int) -> int:
 
 
 def _products(X, D, batch_size, default_rows):
-    """``G = D D^T`` and, per chunk of rows, the chunk's slice and ``A0T = D X[chunk]^T``
-    (atoms x signals, the lockstep layout), NumPy arrays computed by torch."""
+    """``G = D D^T`` and, per chunk of rows, the chunk's slice and ``A0 = X[chunk] D^T``
+    (signals x atoms), NumPy arrays computed by torch."""
     import torch
     from ._arrays import check_int
     if batch_size is None:
         batch_size = default_rows
     batch_size = check_int(batch_size, "batch_size", min_value=1)
-    G = torch.mm(D, D.T).numpy()
+    dt = X.dtype
+    if dt != torch.float64:                            # float32: products in float64, rounded
+        X, D = X.double(), D.double()                  # once (MKL's sgemm rounds differently
+    G = torch.mm(D, D.T).to(dt).numpy()                # for different thread counts)
+    DT = D.T.contiguous()
     for i in range(0, X.shape[0], batch_size):
         sl = slice(i, min(X.shape[0], i + batch_size))
-        yield sl, G, torch.mm(D, X[sl].T).numpy()
+        yield sl, G, torch.mm(X[sl], DT).to(dt).numpy()
 
 
 def _default_rows(a: int) -> int:
-    return max(256, 2**21 // a)                        # A0T of a chunk: at most 16 MB
+    return max(256, 2**21 // a)                        # A0 of a chunk: at most 16 MB
 
 
 def omp_codes(X, D, k: int, tol: float | None, batch_size: int | None, n_threads: int):
@@ -437,8 +431,8 @@ def omp_codes(X, D, k: int, tol: float | None, batch_size: int | None, n_threads
     xn2 = (X * X).sum(dim=1).numpy()
     kernel = omp_gram
     task = _task_size(a)
-    for sl, G, A0T in _products(X, D, batch_size, _default_rows(a)):
-        run_blocks(kernel, sl.stop - sl.start, n_threads, A0T, G, xn2[sl], k,
+    for sl, G, A0 in _products(X, D, batch_size, _default_rows(a)):
+        run_blocks(kernel, sl.stop - sl.start, n_threads, A0, G, xn2[sl], k,
                    float(tol or 0.0), use_tol, codes[sl], n_sel[sl], energy[sl], task=task)
     return codes, n_sel, energy
 
@@ -460,8 +454,8 @@ def lasso_codes(X, D, alpha: float, nonneg: bool, max_iter: int, batch_size: int
     cap = min(a, f)
     kernel = lars_gram
     task = _task_size(a)
-    for sl, G, A0T in _products(X, D, batch_size, _default_rows(a)):
-        run_blocks(kernel, sl.stop - sl.start, n_threads, A0T, G, xn2[sl], float(alpha),
+    for sl, G, A0 in _products(X, D, batch_size, _default_rows(a)):
+        run_blocks(kernel, sl.stop - sl.start, n_threads, A0, G, xn2[sl], float(alpha),
                    bool(nonneg), int(max_iter), cap, codes[sl], steps[sl], info[sl], task=task)
     primal, dual, err = info[:, 0], info[:, 1], info[:, 2]
     tiny = np.finfo(np.float64).tiny
