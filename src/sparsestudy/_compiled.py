@@ -42,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
-_JIT = dict(nogil=True, cache=__import__("os").environ.get("SPARSESTUDY_NOCACHE") is None, error_model="numpy")   # IEEE division: x/0 is inf
+_JIT = dict(nogil=True, cache=True, error_model="numpy")   # IEEE division: x/0 is inf
 
 
 

@@ -156,23 +156,6 @@ def _use_compiled(backend: Any, X: torch.Tensor) -> bool:
     return backend == "compiled" or (backend == "auto" and X.device.type == "cpu")
 
 
-def _gram_blocks(X: torch.Tensor, D: torch.Tensor, batch_size: int | None):
-    """For the compiled kernels: ``G = D D^T`` and, per block of rows, the block's slice and
-    its correlations ``X D^T`` (NumPy views of CPU tensors)."""
-    if batch_size is None:                             # the block's X D^T: at most 32 MB
-        batch_size = max(256, 2**22 // D.shape[0])
-    batch_size = check_int(batch_size, "batch_size", min_value=1)
-    G = torch.mm(D, D.T).numpy()
-    DT = D.T.contiguous()
-    for i in range(0, X.shape[0], batch_size):
-        sl = slice(i, min(X.shape[0], i + batch_size))
-        yield sl, G, torch.mm(X[sl], DT).numpy()
-
-
-# ------------------------------------------------------------ the proximal-gradient loop
-Callback = Callable[[int, Any], Any]
-
-
 def _iterate(step: Callable[[torch.Tensor | None], torch.Tensor], z0: torch.Tensor,
              max_iter: int, *, accelerated: bool = False, callbacks: Sequence[Callback] = (),
              from_zero: bool = True) -> tuple[torch.Tensor, int]:
