@@ -156,6 +156,10 @@ def _use_compiled(backend: Any, X: torch.Tensor) -> bool:
     return backend == "compiled" or (backend == "auto" and X.device.type == "cpu")
 
 
+# ------------------------------------------------------------ the proximal-gradient loop
+Callback = Callable[[int, Any], Any]
+
+
 def _iterate(step: Callable[[torch.Tensor | None], torch.Tensor], z0: torch.Tensor,
              max_iter: int, *, accelerated: bool = False, callbacks: Sequence[Callback] = (),
              from_zero: bool = True) -> tuple[torch.Tensor, int]:
