@@ -160,3 +160,118 @@ def test_c01d_runs_a_diminishing_step_and_counts_near_zeros():
     # the "no exact zero" part that cannot fail is a consistency check, not counted
     assert _is_true(calls["e"]["consistency"])
     assert "consistency" not in calls["d"]
+
+
+# ====================================================================== library: selection
+class TestSelection:
+    def test_topm_initialisation_does_not_depend_on_M(self):
+        from sparsestudy.selection import topm_classifier
+
+        nets = [topm_classifier(32, 128, 8, M, seed=7) for M in (1, 4, 12, 128)]
+        ref = nets[0].state_dict()
+        for net in nets[1:]:
+            sd = net.state_dict()
+            assert sd.keys() == ref.keys()
+            assert all(torch.equal(sd[k], ref[k]) for k in ref)
+        other = topm_classifier(32, 128, 8, 1, seed=8).state_dict()
+        assert not torch.equal(other["0.weight"], ref["0.weight"])
+
+    def test_topm_keeps_M_units(self):
+        from sparsestudy.selection import topm_classifier
+
+        net = topm_classifier(6, 10, 3, 2, seed=0)
+        h = net[1](net[0](torch.randn(5, 6)))
+        assert ((h != 0).sum(dim=1) == 2).all()
+
+    def test_mlp_starts_from_the_same_weights_and_is_nonlinear(self):
+        from sparsestudy.selection import mlp_classifier, topm_classifier
+
+        mlp = mlp_classifier(32, 64, 8, seed=3)
+        top = topm_classifier(32, 64, 8, 64, seed=3)
+        assert torch.equal(mlp[0].weight, top[0].weight)
+        assert torch.equal(mlp[2].weight, top[2].weight)
+        assert isinstance(mlp[1], torch.nn.ReLU)
+
+    def test_the_global_generator_is_left_alone(self):
+        from sparsestudy.selection import topm_classifier
+
+        torch.manual_seed(123)
+        expected = torch.rand(3)
+        torch.manual_seed(123)
+        topm_classifier(4, 8, 2, 2, seed=0)
+        assert torch.equal(torch.rand(3), expected)
+
+    def test_select_on_validation_takes_the_best_then_the_smallest(self):
+        from sparsestudy.selection import select_on_validation
+
+        assert select_on_validation({1: 0.5, 2: 0.9, 4: 0.9, 8: 0.7}) == 2
+        assert select_on_validation({1: 0.5, 2: 0.9, 4: 0.95}, [1, 2]) == 2
+        with pytest.raises(ValueError):
+            select_on_validation({1: 0.5}, [1, 3])
+
+
+# ============================================================================= C05
+def test_c05_network_initialisation_is_one_per_seed_shared_by_every_M():
+    code = _code("C05")
+    assert "1000 * seed + M" not in code
+    tree = ast.parse(code)
+    inits = [n for n in ast.walk(tree) if isinstance(n, ast.Assign)
+             and any(getattr(t, "id", None) == "init_seed" for t in n.targets)]
+    assert len(inits) == 1
+    assert "M" not in {n.id for n in ast.walk(inits[0].value) if isinstance(n, ast.Name)}
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and getattr(n.func, "id", None) in ("topm_classifier", "mlp_classifier")]
+    assert {c.func.id for c in calls} == {"topm_classifier", "mlp_classifier"}
+    for c in calls:
+        seed = next(k.value for k in c.keywords if k.arg == "seed")
+        assert isinstance(seed, ast.Name) and seed.id == "init_seed"
+    # torch's global generator is not seeded per M any more
+    assert "torch.manual_seed(" not in code
+
+
+def test_c05_small_M_and_dense_reference_are_chosen_on_validation():
+    params = _parameters("C05")
+    assert params["c_n_val"] > 0
+    code = _code("C05")
+    assert 'select_on_validation({M: r["val"][(m, M)] for M in small})' in code
+    assert 'select_on_validation({m: r["val"][(m, dense)] for m in DENSE}' in code
+    assert '"mlp"' in code                        # the non-linear dense baseline
+    c = _subclaim_calls("C05")["c"]
+    assert _is_true(c["equivalence"]) and "adequate" in c
+    assert "paired_bootstrap(" in code
+
+
+def test_c05_full_profile_has_a_validation_split():
+    full = _effective("C05", "full")
+    assert full["c_n_val"] >= full["c_n_test"] / 2
+    assert max(full["c_Ms"]) == full["c_width"]
+
+
+# ======================================================================== library: seeding
+class TestDeriveSeed:
+    def test_reproducible_and_distinct(self):
+        from sparsestudy.seeding import derive_seed
+
+        assert derive_seed(0, "omp1") == derive_seed(0, "omp1")
+        names = ["omp1", "random_patches", "random_gaussian", "kmeans"]
+        seeds = {derive_seed(s, n) for s in range(5) for n in names}
+        assert len(seeds) == 5 * len(names)
+        assert all(0 <= v < 2**32 for v in seeds)
+
+    def test_is_numpys_seed_sequence(self):
+        import zlib
+
+        from sparsestudy.seeding import derive_seed
+
+        ss = np.random.SeedSequence(3, spawn_key=(zlib.crc32(b"omp1"), 7))
+        assert derive_seed(3, "omp1", 7) == int(ss.generate_state(1, dtype=np.uint32)[0])
+
+    def test_checks_its_arguments(self):
+        from sparsestudy.seeding import derive_seed
+
+        with pytest.raises(ValueError):
+            derive_seed(0)
+        with pytest.raises(TypeError):
+            derive_seed(-1, "a")
+        with pytest.raises(TypeError):
+            derive_seed(0, 1.5)
