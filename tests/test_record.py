@@ -433,3 +433,26 @@ def test_notebook_parameters_come_from_the_cells_that_ran(monkeypatch):
 
     monkeypatch.setattr(notebook, "_shell", lambda: Shell())
     assert notebook.notebook_parameters() == {"profile": "quick", "seeds": [1, 2], "width": 4}
+
+
+def test_notebook_parameters_come_from_the_notebooks_parameters_cell(tmp_path, monkeypatch):
+    """nbval keeps no history: the parameters cell is read from the claim's notebook file."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook()
+    cell = new_code_cell("profile = 'quick'\nseeds = [0]\nwidth = 4")
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [new_code_cell("ignored = 1"), cell, new_code_cell("later = 2")]
+    nbformat.write(nb, tmp_path / "c42_demo.ipynb")
+    monkeypatch.chdir(tmp_path)
+
+    class Shell:
+        user_ns = {"In": ["", "rec = open_claim(...)"], "profile": "full", "seeds": [0],
+                   "width": 4, "later": 2, "ignored": 1}
+
+    monkeypatch.setattr(notebook, "_shell", lambda: Shell())
+    assert notebook.notebook_parameters(claim="C42") == {"profile": "full", "seeds": [0],
+                                                         "width": 4}
+    with pytest.raises(RuntimeError, match="C43"):
+        notebook.notebook_parameters(claim="C43")

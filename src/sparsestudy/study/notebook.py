@@ -117,26 +117,53 @@ def _shell():
     return get_ipython()
 
 
-def notebook_parameters(namespace: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The values of the notebook's parameters, read from the kernel's history.
+def _parameters_cell_names(claim: str | None) -> list[str]:
+    """Names assigned in the ``parameters`` cell of the claim's notebook, found in the working
+    directory (where papermill, nbval and Jupyter run a notebook) or in ``<root>/notebooks``."""
+    if claim is None:
+        return []
+    import json
+    from pathlib import Path
 
-    The parameters are the names assigned at top level in the cells that ran before this call
-    (the ``parameters`` cell and the cell papermill injects after it), with their current
-    values. Outside IPython pass ``namespace`` (a dict of the parameters) instead.
+    from .layout import NOTEBOOK_GLOB, claim_of_stem, notebooks_dir, project_root
+
+    for folder in dict.fromkeys((Path.cwd(), notebooks_dir(project_root()))):
+        hits = [p for p in sorted(folder.glob(NOTEBOOK_GLOB)) if claim_of_stem(p.stem) == claim]
+        if len(hits) != 1:
+            continue
+        for cell in json.loads(hits[0].read_text(encoding="utf-8")).get("cells", []):
+            if cell.get("cell_type") == "code" and \
+                    "parameters" in cell.get("metadata", {}).get("tags", []):
+                src = cell.get("source", "")
+                return _assigned_names("".join(src) if isinstance(src, list) else src)
+    return []
+
+
+def notebook_parameters(namespace: Mapping[str, Any] | None = None, *,
+                        claim: str | None = None) -> dict[str, Any]:
+    """The values of the notebook's parameters, read from the running kernel.
+
+    The parameters are the names assigned at top level in the claim notebook's ``parameters``
+    cell (the notebook ``c04_*.ipynb`` of ``claim``, found in the working directory) and in
+    the cells the kernel's history holds before this one (the cell papermill injects), with
+    their current values, so an injected value wins. Outside IPython pass ``namespace`` (a
+    dict of the parameters) instead.
     """
     if namespace is not None:
         return dict(namespace)
     shell = _shell()
     if shell is None:
-        raise RuntimeError("open_claim reads the parameters from an IPython kernel's history; "
-                           "outside a notebook pass parameters=dict(...)")
+        raise RuntimeError("open_claim reads the parameters from an IPython kernel; outside a "
+                           "notebook pass parameters=dict(...)")
     user_ns = shell.user_ns
-    history = list(user_ns.get("In", []))[1:-1]     # In[0] is '', In[-1] is this cell
-    names: list[str] = []
-    for source in history:
+    names = _parameters_cell_names(claim)
+    for source in list(user_ns.get("In", []))[1:-1]:   # In[0] is '', In[-1] is this cell
         for n in _assigned_names(source):
             if n not in names:
                 names.append(n)
+    if not names:
+        raise RuntimeError(f"cannot find the parameters of {claim}: run the notebook from its "
+                           "folder, or pass parameters=dict(...)")
     return {n: user_ns[n] for n in names if n in user_ns and not n.startswith("_")}
 
 
@@ -154,7 +181,7 @@ def open_claim(claim: str, title: str, *, expected: Iterable[str],
     threads : int, optional
         Threads for torch and the BLAS libraries (small problems run best on one each).
     """
-    params = notebook_parameters(parameters)
+    params = notebook_parameters(parameters, claim=claim)
     missing = [p for p in SHARED_PARAMETERS if p not in params]
     if missing:
         raise ValueError(f"the parameters cell must declare {', '.join(missing)} (every claim "
