@@ -220,6 +220,18 @@ def _user_callback(callback: Any, numpy_in: bool) -> Callback | None:
     return lambda k, z: callback(k, restore(z, numpy_in))
 
 
+def _check_init(init: Any, Xt: torch.Tensor, Dt: torch.Tensor) -> torch.Tensor | None:
+    """The public ``init=`` (a warm start): codes of shape ``(n_samples, n_atoms)``, any
+    array kind, cast to ``X``'s dtype and device."""
+    if init is None:
+        return None
+    z0 = as_tensor(init, "init", ndim=2).detach().to(dtype=Xt.dtype, device=Xt.device)
+    if tuple(z0.shape) != (Xt.shape[0], Dt.shape[0]):
+        raise ValueError(f"init must be codes of shape (n_samples, n_atoms) = "
+                         f"({Xt.shape[0]}, {Dt.shape[0]}), got {tuple(z0.shape)}")
+    return z0.clone()
+
+
 def _proximal_gradient(X, D, alpha, *, nonneg, max_iter, tol, check_every, history,
                        device, accelerated, init=None, callback=None) -> SolverResult:
     alpha, max_iter, tol = _check_common(alpha, max_iter, tol)
@@ -227,14 +239,15 @@ def _proximal_gradient(X, D, alpha, *, nonneg, max_iter, tol, check_every, histo
     if not isinstance(nonneg, bool):
         raise TypeError(f"nonneg must be a bool, got {type(nonneg).__name__}")
     Xt, Dt, numpy_in = _prepare(X, D, device)
+    init = _check_init(init, Xt, Dt)
     user = _user_callback(callback, numpy_in)
     W, S, L = network_weights(Dt)
     b = Xt @ W
     theta = alpha / L
     if init is None:
         z0 = torch.zeros(Xt.shape[0], Dt.shape[0], dtype=Xt.dtype, device=Xt.device)
-    else:                                                # private: warm start (lasso polish)
-        z0 = init.to(dtype=Xt.dtype, device=Xt.device)
+    else:                                                # warm start (init=, lasso polish)
+        z0 = init
     state: dict[str, Any] = {"converged": False, "gap": None, "k": -1}
 
     def check_gap(k: int, z: torch.Tensor) -> bool:
@@ -257,11 +270,13 @@ def _proximal_gradient(X, D, alpha, *, nonneg, max_iter, tol, check_every, histo
 
 def ista(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int = 1000,
          tol: float = 1e-6, check_every: int = 10, history: bool = False,
-         callback: Callback | None = None, device: Any = None) -> SolverResult:
+         callback: Callback | None = None, device: Any = None,
+         init: Any = None) -> SolverResult:
     r"""Iterative shrinkage-thresholding (ISTA) for the lasso, batched over samples.
 
-    Starts from zero codes with step :math:`1/L`; ``ista(X, D, alpha, max_iter=1, tol=0)`` is
-    exactly one step, :math:`\operatorname{prox}_{\alpha/L}(X D^\top / L)`.
+    Starts from zero codes (or from ``init``) with step :math:`1/L`;
+    ``ista(X, D, alpha, max_iter=1, tol=0)`` is exactly one step,
+    :math:`\operatorname{prox}_{\alpha/L}(X D^\top / L)`.
 
     Parameters
     ----------
@@ -286,6 +301,11 @@ def ista(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int = 
         ``converged`` is False unless the stopping rule was met at the same iterate).
     device : str or torch.device, optional
         Where to compute (default: where ``X`` lives; NumPy input computes on the CPU).
+    init : array (n_samples, n_atoms), optional
+        Warm start: the first iterate (e.g. the solution at a nearby ``alpha``, for
+        continuation along a penalty path). ``ista(init=ista(max_iter=k, tol=0).codes,
+        max_iter=m, tol=0)`` runs the iterates ``k + 1, ..., k + m`` of the cold start. With
+        ``nonneg``, give non-negative codes.
 
     Returns
     -------
@@ -293,18 +313,20 @@ def ista(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int = 
     """
     return _proximal_gradient(X, D, alpha, nonneg=nonneg, max_iter=max_iter, tol=tol,
                               check_every=check_every, history=history, device=device,
-                              accelerated=False, callback=callback)
+                              accelerated=False, callback=callback, init=init)
 
 
 def fista(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int = 1000,
           tol: float = 1e-6, check_every: int = 10, history: bool = False,
-          callback: Callback | None = None, device: Any = None) -> SolverResult:
+          callback: Callback | None = None, device: Any = None,
+          init: Any = None) -> SolverResult:
     """FISTA (Beck & Teboulle 2009): ISTA's step at an extrapolated point. Same arguments and
     stopping rule as :func:`ista` (``callback`` sees the iterates, not the extrapolated
-    points); one iteration from zero equals one ISTA step."""
+    points); one iteration from zero equals one ISTA step. ``init`` warm-starts it (the
+    momentum restarts there: the first extrapolated point is ``init`` itself)."""
     return _proximal_gradient(X, D, alpha, nonneg=nonneg, max_iter=max_iter, tol=tol,
                               check_every=check_every, history=history, device=device,
-                              accelerated=True, callback=callback)
+                              accelerated=True, callback=callback, init=init)
 
 
 def nmse_curve(X: Any, D: Any, alpha: float, Z: Any, n_iter: int, *,
@@ -569,8 +591,10 @@ def _lars_chunk(X: torch.Tensor, D: torch.Tensor, DT: torch.Tensor, alpha: float
 # ------------------------------------------------------------------------------------------ IHT
 def iht(X: Any, D: Any, *, thresh: float | None = None, n_nonzero: int | None = None,
         max_iter: int = 1000, tol: float = 1e-6, history: bool = False,
-        callback: Callback | None = None, device: Any = None) -> SolverResult:
-    r"""Iterative hard thresholding, batched over samples, from zero codes with step :math:`1/L`.
+        callback: Callback | None = None, device: Any = None,
+        init: Any = None) -> SolverResult:
+    r"""Iterative hard thresholding, batched over samples, from zero codes (or from ``init``)
+    with step :math:`1/L`.
 
     Give exactly one of:
 
@@ -582,7 +606,8 @@ def iht(X: Any, D: Any, *, thresh: float | None = None, n_nonzero: int | None = 
 
     Stops when every sample's relative change is at most ``tol``. ``history`` records
     ``"objective"`` (the squared-error term ½‖x − zD‖²) and ``"n_nonzero"``; ``callback`` is
-    called as in :func:`ista`.
+    called as in :func:`ista`. ``init`` (codes, ``(n_samples, n_atoms)``) warm-starts it as
+    in :func:`ista`: the first step is taken from ``init``.
     """
     if (thresh is None) == (n_nonzero is None):
         raise ValueError("give exactly one of thresh and n_nonzero")
@@ -596,7 +621,9 @@ def iht(X: Any, D: Any, *, thresh: float | None = None, n_nonzero: int | None = 
     user = _user_callback(callback, numpy_in)
     W, S, _ = network_weights(Dt)
     b = Xt @ W
-    z0 = torch.zeros(Xt.shape[0], Dt.shape[0], dtype=Xt.dtype, device=Xt.device)
+    z0 = _check_init(init, Xt, Dt)
+    if z0 is None:
+        z0 = torch.zeros(Xt.shape[0], Dt.shape[0], dtype=Xt.dtype, device=Xt.device)
     tiny = torch.finfo(Xt.dtype).tiny
     state = {"previous": z0, "converged": False}
 
@@ -612,7 +639,7 @@ def iht(X: Any, D: Any, *, thresh: float | None = None, n_nonzero: int | None = 
     record = _History(Xt, Dt, 0.0) if history else None
     callbacks = [cb for cb in (record, user) if cb is not None] + [check_change]
     z, k = _iterate(lambda y: iht_step(y, b, S, thresh=thresh, n_nonzero=n_nonzero), z0,
-                    max_iter, callbacks=callbacks)
+                    max_iter, callbacks=callbacks, from_zero=init is None)
     hist = record.result() if history else None
     return SolverResult(restore(z, numpy_in), k, state["converged"], None, hist)
 
