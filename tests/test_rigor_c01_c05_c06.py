@@ -275,3 +275,80 @@ class TestDeriveSeed:
             derive_seed(-1, "a")
         with pytest.raises(TypeError):
             derive_seed(0, 1.5)
+
+
+# ============================================================================= C06
+def _c06_run_seed_expression():
+    """The seed the notebook's run() gives the dictionary and the patch sampling."""
+    tree = ast.parse(_code("C06"))
+    run = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "run")
+    own = next(n for n in ast.walk(run) if isinstance(n, ast.Assign)
+               and getattr(n.targets[0], "id", None) == "own")
+    return run, own
+
+
+def test_c06_dictionaries_draw_from_their_own_seed():
+    run, own = _c06_run_seed_expression()
+    call = own.value
+    assert isinstance(call, ast.Call) and call.func.id == "derive_seed"
+    assert [a.id for a in call.args] == ["seed", "dictionary"]
+    calls = {getattr(n.func, "id", None): n for n in ast.walk(run) if isinstance(n, ast.Call)}
+    for name in ("make_dictionary", "coates_ng_pipeline"):
+        seed = next(k.value for k in calls[name].keywords if k.arg == "seed")
+        assert isinstance(seed, ast.Name) and seed.id == "own"
+
+
+def test_c06_omp1_and_random_patch_dictionaries_differ_at_initialisation():
+    """What the notebook does, on the same images: with the derived seeds the two kinds start
+    from different patches (before, a shared seed made them identical at max_iter=0)."""
+    from sparsestudy.data import load_dataset
+    from sparsestudy.dictionary import make_dictionary
+    from sparsestudy.features import coates_ng_pipeline
+    from sparsestudy.seeding import derive_seed
+
+    X = load_dataset("digits").X[:300]
+    y = load_dataset("digits").y[:300]
+    atoms = {}
+    for name in ("omp1", "random_patches"):
+        own = derive_seed(0, name)
+        pipe = coates_ng_pipeline(make_dictionary(name, 20, seed=own, max_iter=0), "soft",
+                                  image_shape=(8, 8), patch_size=5, stride=1, n_patches=500,
+                                  seed=own, progress=False).fit(X, y)
+        atoms[name] = pipe.named_steps["features"].patch_transformer_["encode"].components_
+    cos = np.abs(atoms["omp1"] @ atoms["random_patches"].T)
+    # no atom of one is (up to sign) an atom of the other
+    assert cos.max(axis=1).max() < 1 - 1e-6
+
+
+def test_c06b_is_an_equivalence_rule_with_the_registered_adequacy():
+    calls = _subclaim_calls("C06")
+    b = calls["b"]
+    assert _is_true(b["equivalence"]) and "adequate" in b
+    code = _code("C06")
+    assert "ADEQUATE_HALF = 1.0" in code and "B_MARGIN = 2.0" in code
+    assert "paired_bootstrap(a, b, strata, n_resamples=n_resamples)" in code
+
+
+def test_c06c_is_the_per_seed_rule_at_the_grid_ends():
+    code = _code("C06")
+    assert "spearmanr(atoms_sorted, per_seed[s].values)" in code
+    assert "c_ends = {s: bool(per_seed.loc[k_max, s] > per_seed.loc[k_min, s]) for s in seeds}" in code
+    assert "k_min, k_max = atoms_sorted[0], atoms_sorted[-1]" in code
+    assert "np.diff(mean_curve" not in code          # the old seed-mean rule is gone
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_c06_grid_is_covered_and_the_table_size_is_on_it(profile):
+    p = _effective("C06", profile)
+    assert p["n_atoms"] in p["atoms_grid"]
+    assert len(p["atoms_grid"]) >= 3
+    for needed in ("omp1", "random_patches", "random_gaussian"):
+        assert needed in p["dictionaries"]
+
+
+def test_c06_full_profile_reaches_its_registered_largest_dictionary():
+    """Full runs MNIST-5k; its grid's largest size is the register's 1,600 atoms."""
+    p = _effective("C06", "full")
+    assert p["dataset"] == "mnist5k"
+    assert max(p["atoms_grid"]) == 1600
+    assert p["atoms_grid"] == sorted(p["atoms_grid"])
