@@ -456,3 +456,12 @@ def test_notebook_parameters_come_from_the_notebooks_parameters_cell(tmp_path, m
                                                          "width": 4}
     with pytest.raises(RuntimeError, match="C43"):
         notebook.notebook_parameters(claim="C43")
+
+
+def test_why_names_a_shared_reason_once(tmp_path):
+    rec = _record(tmp_path, expected=("a", "b", "c"))
+    rec.subclaim("a", rule="r", passed=True)
+    for k in "bc":
+        rec.subclaim(k, rule="r", passed=False, adequacy="trained to a plateau", adequate=False)
+    why = rec.why
+    assert why.count("trained to a plateau") == 1 and "b and c: the adequacy" in why

@@ -145,8 +145,11 @@ def why_sentence(subclaims: Mapping[str, Mapping[str, Any]]) -> str:
         if keys:
             parts.append(f"{_join(keys)} {phrase if len(keys) > 1 else singular[phrase]}")
     text = "Of the sub-claims that count, " + "; ".join(parts) + "."
-    reasons = [f"{k}: {s['reason']}" for k, s in counted.items() if s["holds"] is None
-               and s.get("reason")]
+    by_reason: dict[str, list[str]] = {}
+    for k, s in counted.items():
+        if s["holds"] is None and s.get("reason"):
+            by_reason.setdefault(s["reason"], []).append(k)
+    reasons = [f"{_join(keys)}: {reason}" for reason, keys in by_reason.items()]
     if reasons:
         text += " Inconclusive because " + "; ".join(reasons) + "."
     checks = [k for k, s in sorted(subclaims.items()) if s.get("consistency")]
