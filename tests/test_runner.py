@@ -56,8 +56,8 @@ def test_run_skip_rerun_on_parameter_change_and_force(tmp_path, make_project):
     assert (out.claim, out.stem, out.status, out.reason) == ("C98", "c98_tiny", "ran", "never run")
     rec = _record(root)
     # the profile's override and the injected profile took effect
-    assert rec["parameters"] == {**SHARED, "scale": 2.0, "profile": "quick",
-                                 "output_dir": str(rdir.resolve())}
+    # no machine's path is injected: the kernel finds the results folder by the same rule
+    assert rec["parameters"] == {**SHARED, "scale": 2.0, "profile": "quick", "output_dir": None}
     assert rec["profile"] == "quick"
     fp = rec["fingerprint"]                     # completed by the runner after the run
     assert fp["code"] == fingerprint.code_fingerprint(root / "notebooks" / "c98_tiny.ipynb")
@@ -75,8 +75,8 @@ def test_run_skip_rerun_on_parameter_change_and_force(tmp_path, make_project):
                for o in c.outputs)
     assert not list((rdir / "executed").glob(".*"))  # no temporary file left behind
     state = json.loads((rdir / "runs.json").read_text())
-    assert state["notebooks"]["c98_tiny"]["resolved_parameters"] == {
-        "scale": 2.0, "profile": "quick", "output_dir": str(rdir.resolve())}
+    assert state["notebooks"]["c98_tiny"]["resolved_parameters"] == {"scale": 2.0,
+                                                                    "profile": "quick"}
     assert state["notebooks"]["c98_tiny"]["fingerprint"] == fp
     first = (rdir / "C98.json").read_bytes()
 

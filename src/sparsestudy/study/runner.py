@@ -2,9 +2,10 @@
 
 Each claim has one notebook, ``notebooks/cNN_<slug>.ipynb`` (claim id ``CNN``). A profile,
 ``notebooks/profiles/<profile>.yaml``, maps a notebook's stem to the parameters that override
-the defaults of its ``parameters`` cell; the runner always injects ``profile`` and
-``output_dir`` (the results folder of :func:`sparsestudy.study.layout.results_dir`), and
-``device`` and ``scheduler`` when they are given.
+the defaults of its ``parameters`` cell; the runner always injects ``profile``, and
+``output_dir`` (an explicit results folder), ``device`` and ``scheduler`` when they are given.
+By default records go to :func:`sparsestudy.study.layout.results_dir`, which the kernel
+finds by the same rule.
 
 For each notebook the runner
 
@@ -206,14 +207,19 @@ def select_notebooks(notebooks: list[Notebook], only: str | Iterable[str] | None
 # --------------------------------------------------------------------------- state
 
 
-def resolve_parameters(profile: str, overrides: Mapping[str, Any], rdir: str | os.PathLike, *,
+def resolve_parameters(profile: str, overrides: Mapping[str, Any],
+                       results_dir: str | os.PathLike | None = None, *,
                        device: str | None = None, scheduler: str | None = None
                        ) -> dict[str, Any]:
-    """The parameters papermill injects: the profile's overrides, ``profile``, ``output_dir``
-    and, when given, ``device`` and ``scheduler``."""
+    """The parameters papermill injects: the profile's overrides, ``profile`` and, when given,
+    ``output_dir`` (an explicit results folder), ``device`` and ``scheduler``. Without an
+    explicit folder the kernel finds the profile's results folder itself, by the same rule
+    (:func:`sparsestudy.study.layout.results_dir`), so no machine's path is written into the
+    executed notebook."""
     params = dict(overrides)
     params["profile"] = profile
-    params["output_dir"] = str(Path(rdir).resolve())
+    if results_dir is not None:
+        params["output_dir"] = str(Path(results_dir).resolve())
     if device is not None:
         params["device"] = device
     if scheduler is not None:
@@ -284,7 +290,7 @@ def notebook_status(profile: str = "quick", root: str | os.PathLike | None = Non
     out = {}
     for nb in notebooks:
         entry = state.get(nb.stem)
-        params = resolve_parameters(profile, profiles.get(nb.stem, {}), rdir)
+        params = resolve_parameters(profile, profiles.get(nb.stem, {}), results_dir)
         for k, v in ((entry or {}).get("resolved_parameters") or {}).items():
             if k in ("device", "scheduler"):        # as the last run was asked to
                 params.setdefault(k, v)
@@ -513,7 +519,7 @@ def run_notebooks(
                    file=sys.stderr, position=0)
         for nb in bar:
             bar.set_postfix_str(nb.stem)
-            params = resolve_parameters(profile, profiles.get(nb.stem, {}), rdir,
+            params = resolve_parameters(profile, profiles.get(nb.stem, {}), results_dir,
                                         device=device, scheduler=scheduler)
             record = record_path(rdir, nb.claim)
             executed = rdir / "executed" / f"{nb.stem}.ipynb"
