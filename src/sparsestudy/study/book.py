@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .layout import atomic_write_text, project_root, run_lock
-from .layout import results_dir as results_dir_for
+from .layout import atomic_write_text, chosen_results_dir, project_root, run_lock
 from .record import INCONCLUSIVE, MIXED, NOT_SUPPORTED, SUPPORTED, VERDICTS, load_records
 from .runner import discover_notebooks, notebook_status
 
@@ -86,7 +85,7 @@ def claim_rows(profile: str = "quick", root: str | os.PathLike | None = None,
                results_dir: str | os.PathLike | None = None) -> list[ClaimRow]:
     """One row per claim that has a notebook or a record, sorted by claim id."""
     root = Path(root) if root is not None else project_root()
-    rdir = Path(results_dir) if results_dir is not None else results_dir_for(profile, root)
+    rdir = chosen_results_dir(profile, root, results_dir)
     notebooks = {nb.claim: nb for nb in discover_notebooks(root)}
     status = notebook_status(profile, root, results_dir)  # ValueError for an unknown profile
     records = {r["claim"]: r for r in load_records(rdir)} if rdir.is_dir() else {}
@@ -185,7 +184,7 @@ def scoreboard_markdown(profile: str = "quick", root: str | os.PathLike | None =
     """The scoreboard page (MyST Markdown). Chapters are linked when ``book/chapters/<stem>.ipynb``
     exists, so call it after the executed notebooks were copied there."""
     root = Path(root) if root is not None else project_root()
-    rdir = Path(results_dir) if results_dir is not None else results_dir_for(profile, root)
+    rdir = chosen_results_dir(profile, root, results_dir)
     rows = claim_rows(profile, root, results_dir)
     chapters = root / "book" / "chapters"
     n = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
@@ -262,7 +261,7 @@ def format_claims(profile: str = "quick", root: str | os.PathLike | None = None,
                   results_dir: str | os.PathLike | None = None) -> str:
     """The scoreboard as plain text: claim, verdict, sub-claims, title, then notes."""
     root = Path(root) if root is not None else project_root()
-    rdir = Path(results_dir) if results_dir is not None else results_dir_for(profile, root)
+    rdir = chosen_results_dir(profile, root, results_dir)
     rows = claim_rows(profile, root, results_dir)
     if not any(r.record for r in rows):
         raise BookError(f"no claim records in {rdir}: run `sparsestudy run --profile {profile}` "
@@ -293,7 +292,7 @@ def copy_chapters(profile: str = "quick", root: str | os.PathLike | None = None,
                   results_dir: str | os.PathLike | None = None) -> list[Path]:
     """Replace ``book/chapters/`` with the executed notebooks of ``profile``."""
     root = Path(root) if root is not None else project_root()
-    rdir = Path(results_dir) if results_dir is not None else results_dir_for(profile, root)
+    rdir = chosen_results_dir(profile, root, results_dir)
     executed = sorted((rdir / "executed").glob("c[0-9][0-9]_*.ipynb"))
     if not executed:
         raise BookError(f"no executed notebooks in {rdir / 'executed'}: run "
@@ -329,7 +328,7 @@ def build_book(profile: str = "quick", root: str | os.PathLike | None = None,
     for name in ("_config.yml", "_toc.yml"):
         if not (root / name).is_file():
             raise BookError(f"{root / name} is missing: is {root} the project root?")
-    rdir = Path(results_dir) if results_dir is not None else results_dir_for(profile, root)
+    rdir = chosen_results_dir(profile, root, results_dir)
     if not rdir.is_dir():
         raise BookError(f"no results in {rdir}: run `sparsestudy run --profile {profile}` first")
     # a run of this profile writes the folder the book reads, and two builds would share

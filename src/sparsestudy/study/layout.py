@@ -70,6 +70,12 @@ def results_dir(profile: str, root: str | os.PathLike | None = None) -> Path:
     return root / "results" / profile
 
 
+def chosen_results_dir(profile: str, root: str | os.PathLike | None = None,
+                       explicit: str | os.PathLike | None = None) -> Path:
+    """``explicit`` when a caller names a results folder, else :func:`results_dir`."""
+    return Path(explicit) if explicit is not None else results_dir(profile, root)
+
+
 def notebooks_dir(root: str | os.PathLike) -> Path:
     return Path(root) / "notebooks"
 
@@ -172,7 +178,7 @@ def run_lock(directory: str | os.PathLike, *, wait: bool = True,
 
 __all__ = [
     "CLAIM_ID", "NOTEBOOK_STEM", "NOTEBOOK_GLOB", "RECORD_GLOB", "STATE_FILE", "project_root",
-    "results_dir", "notebooks_dir", "published_dir", "claim_of_stem", "record_path",
+    "results_dir", "chosen_results_dir", "notebooks_dir", "published_dir", "claim_of_stem", "record_path",
     "atomic_write_text", "atomic_write_bytes", "write_json", "run_lock", "RunInProgress",
     "check_profile", "check_claim",
 ]

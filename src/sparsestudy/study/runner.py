@@ -42,9 +42,8 @@ from typing import Any, Iterable, Mapping
 
 from . import fingerprint as fp
 from .layout import (CLAIM_ID, NOTEBOOK_GLOB, STATE_FILE, atomic_write_bytes, check_profile,
-                     claim_of_stem, notebooks_dir, project_root, record_path, run_lock,
-                     write_json)
-from .layout import results_dir as _results_dir
+                     chosen_results_dir, claim_of_stem, notebooks_dir, project_root,
+                     record_path, run_lock, write_json)
 from .record import RecordError, load_record
 
 STATE_VERSION = 2
@@ -283,7 +282,7 @@ def notebook_status(profile: str = "quick", root: str | os.PathLike | None = Non
     Used by the scoreboard to say when a record no longer matches its notebook.
     """
     root = Path(root) if root is not None else project_root()
-    rdir = Path(results_dir) if results_dir is not None else _results_dir(profile, root)
+    rdir = chosen_results_dir(profile, root, results_dir)
     notebooks = discover_notebooks(root)
     profiles = load_profile(profile, root, notebooks)
     state = _read_state(rdir)["notebooks"]
@@ -510,8 +509,7 @@ def run_notebooks(
     selected = select_notebooks(notebooks, only)
     if not selected:
         raise ValueError(f"no claim notebooks (cNN_<name>.ipynb) in {notebooks_dir(root)}")
-    rdir = (Path(results_dir).resolve() if results_dir is not None
-            else _results_dir(profile, root))
+    rdir = chosen_results_dir(profile, root, results_dir).resolve()
     with run_lock(rdir, wait=wait, what=f"sparsestudy run --profile {profile}"):
         state = _read_state(rdir)
         outcomes: list[Outcome] = []
