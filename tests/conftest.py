@@ -47,7 +47,7 @@ def tiny_notebook(claim: str = "C98", title: str = "Tiny claims hold",
         "rec.glue('answer', np.float64(3.14159) * scale)  # a NumPy scalar\n"
     )
     if save:
-        body += "path = close_claim(rec)\n"
+        body += "close_claim(rec)\n"
     nb.cells = [
         new_markdown_cell(f"# {claim}: {title}\n\nThe answer is "
                           f"{{glue:text}}`{claim.lower()}_answer:.3f`."),

@@ -31,7 +31,6 @@ as ``<claim>_elapsed`` (seconds).
 from __future__ import annotations
 
 import ast
-import os
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -203,18 +202,19 @@ def open_claim(claim: str, title: str, *, expected: Iterable[str],
                          expected=expected, device=device_kind(params["device"]))
 
 
-def close_claim(rec: ClaimRecord, *, show: bool = True) -> str:
+def close_claim(rec: ClaimRecord, *, show: bool = True) -> None:
     """Save the record atomically, glue ``<claim>_verdict``, ``<claim>_why`` and
-    ``<claim>_elapsed``, and show the summary (a table). Returns the record's path."""
+    ``<claim>_elapsed``, and show the summary (a table). Returns nothing, so the cell that
+    closes a notebook prints no path of the machine that ran it (the record is in
+    ``rec.output_dir``)."""
     data = rec.to_dict()
-    path = rec.save()
+    rec.save()
     prefix = rec.claim.lower()
     glue_markdown(f"{prefix}_verdict", data["verdict"])
     glue_markdown(f"{prefix}_why", data["why"])
     glue(f"{prefix}_elapsed", data["elapsed_s"])
     if show:
         _show_summary(data)
-    return os.fspath(path)
 
 
 def _show_summary(data: Mapping[str, Any]) -> None:
