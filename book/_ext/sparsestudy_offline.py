@@ -1,0 +1,90 @@
+"""Sphinx hooks of the sparsestudy book: a site that works offline and without console errors.
+
+* **MathJax 3 from the site itself.** The book's ``mathjax_path`` (``_config.yml``) is
+  ``mathjax/tex-mml-chtml.js``, under ``_static``. This extension copies MathJax's ``es5``
+  build from the installed package that ships it (``django-static-mathjax``, pinned in
+  ``requirements-lock.txt``: ``make setup`` installs it; nothing of MathJax is committed) into
+  ``_static/mathjax`` of every HTML build, so formulas are typeset with no network.
+* **One thebe configuration per page.** sphinx-thebe adds its inline configuration script
+  (``const THEBE_JS_URL = ...``) to the builder each time the environment reads documents; the
+  book never launches thebe (``launch_buttons.thebe: false``), and a second copy of that
+  ``const`` is a SyntaxError on every page. The script is dropped from each page's scripts
+  when thebe is off, and kept once when it is on.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sphinx.application import Sphinx
+from sphinx.errors import ExtensionError
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+#: where the extension puts MathJax, under the build's ``_static``
+MATHJAX_DIR = "mathjax"
+
+
+def mathjax_source() -> Path:
+    """The ``es5`` folder of the installed MathJax 3 (the one ``mathjax_path`` names)."""
+    try:
+        import mathjax  # the package django-static-mathjax installs (MathJax 3.2.2)
+    except ImportError as exc:
+        raise ExtensionError("MathJax 3 is not installed: run `make setup` (it installs "
+                             "django-static-mathjax from requirements-lock.txt)") from exc
+    es5 = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    if not (es5 / "tex-mml-chtml.js").is_file():
+        raise ExtensionError(f"no MathJax 3 build in {es5}: reinstall django-static-mathjax")
+    return es5
+
+
+def _check_mathjax_path(app: Sphinx, config) -> None:
+    path = str(config.mathjax_path or "")
+    if "://" in path or path.startswith("//"):
+        raise ExtensionError(f"mathjax_path is a URL ({path}): the book serves MathJax itself; "
+                             f"set sphinx.config.mathjax_path to {MATHJAX_DIR}/tex-mml-chtml.js")
+    mathjax_source()           # fail early, before reading anything, when it is missing
+
+
+def _copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    target = Path(app.outdir) / "_static" / MATHJAX_DIR
+    shutil.copytree(mathjax_source(), target, dirs_exist_ok=True)
+
+
+def _thebe_on(app: Sphinx) -> bool:
+    options = app.config.html_theme_options or {}
+    return bool((options.get("launch_buttons") or {}).get("thebe"))
+
+
+def _is_thebe(js) -> bool:
+    body = (getattr(js, "attributes", None) or {}).get("body", "") or ""
+    name = str(getattr(js, "filename", "") or "")
+    return "THEBE_JS_URL" in body or name.endswith("sphinx-thebe.js") or "/thebe@" in name
+
+
+def _one_thebe_config(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """Each page's scripts: thebe's dropped when thebe is off, each kept once when it is on."""
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    keep = _thebe_on(app)
+    kept, seen = [], set()
+    for js in scripts:
+        if _is_thebe(js):
+            key = (str(getattr(js, "filename", "")), repr(getattr(js, "attributes", {})))
+            if not keep or key in seen:
+                continue
+            seen.add(key)
+        kept.append(js)
+    context["script_files"] = kept
+
+
+def setup(app: Sphinx) -> dict:
+    app.connect("config-inited", _check_mathjax_path)
+    app.connect("html-page-context", _one_thebe_config, priority=900)
+    app.connect("build-finished", _copy_mathjax)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
