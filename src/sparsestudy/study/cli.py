@@ -2,9 +2,11 @@
 
 ::
 
-    sparsestudy run    [--profile quick|full] [--only C01,C03] [--force]
-    sparsestudy book   [--profile quick|full]
-    sparsestudy claims [--profile quick|full]
+    sparsestudy run     [--profile quick|full] [--only C01,C03] [--force]
+    sparsestudy book    [--profile quick|full] [--strict]
+    sparsestudy claims  [--profile quick|full]
+    sparsestudy publish [--only C01,C03] [--commit REF] [--from RESULTS]
+    sparsestudy stale   [--github-output]
 
 Expected failures (a notebook failed, an unknown profile or claim id, a failed book build) end
 with exit status 1 and a short message, without a traceback; ``--traceback`` shows it.
@@ -57,11 +59,37 @@ def _parser() -> argparse.ArgumentParser:
                           "is in progress")
 
     book = sub.add_parser("book", help="build the HTML book from the executed notebooks",
-                          description="Copy results/<profile>/executed/ into the book, write "
-                                      "the scoreboard and build _build/html (warnings are "
-                                      "errors).")
-    profile_arg(book)
+                          description="Build _build/html (warnings are errors). Without "
+                                      "--profile the chapters are the published full ones "
+                                      "(book/records/full/) and the scoreboard shows the quick "
+                                      "verdicts beside them; with --profile the chapters are "
+                                      "that profile's (results/<profile>/executed/).")
+    book.add_argument("--profile", default=None,
+                      help="show this profile's chapters (default: the published full "
+                           "chapters, beside the quick profile's verdicts)")
+    book.add_argument("--strict", action="store_true",
+                      help="refuse to build when a claim's verdict cannot be computed (a "
+                           "notebook failed or has no record): what the publish workflow uses")
     book.add_argument("--verbose", action="store_true", help="show jupyter-book's output")
+
+    pub = sub.add_parser("publish", help="publish the full profile's records in the book",
+                         description="Run the full profile from a clean git worktree of one "
+                                     "commit (the runner skips what is up to date) and copy its "
+                                     "records and executed notebooks to book/records/full/, "
+                                     "after checking their provenance. Commits nothing.")
+    pub.add_argument("--only", metavar="C01,C03", default=None, help="claims to publish")
+    pub.add_argument("--commit", default="HEAD", help="the commit to run (default HEAD)")
+    pub.add_argument("--from", dest="from_dir", metavar="RESULTS", type=Path, default=None,
+                     help="publish records already run (a folder holding full/ or the records "
+                          "themselves), after checking them against the commit they name")
+    pub.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None,
+                     help="inject device=DEVICE into every notebook")
+
+    stale = sub.add_parser("stale", help="list the claims whose published record is stale",
+                           description="Print, as a JSON list, the claims whose published full "
+                                       "record is missing or no longer matches the tree.")
+    stale.add_argument("--github-output", action="store_true",
+                       help="print claims=<JSON list> (for $GITHUB_OUTPUT)")
 
     claims = sub.add_parser("claims", help="print the scoreboard of computed verdicts",
                             description="Print each claim's computed verdict and sub-claims "
@@ -104,8 +132,35 @@ def _where(outcomes) -> str:
 def _cmd_book(args: argparse.Namespace, root: Path | None) -> int:
     from .book import build_book
 
-    index = build_book(profile=args.profile, root=root, quiet=not args.verbose)
+    chapters = "published" if args.profile is None else "profile"
+    index = build_book(profile=args.profile or "quick", root=root, quiet=not args.verbose,
+                       chapters=chapters, strict=args.strict)
     print(f"The book is built: open {index.resolve().as_uri()}")
+    return EXIT_OK
+
+
+def _cmd_publish(args: argparse.Namespace, root: Path | None) -> int:
+    from .layout import project_root
+    from .publish import publish, publish_from
+
+    root = root or project_root()
+    if args.from_dir is not None:
+        written = publish_from(args.from_dir, root, args.only)
+    else:
+        written = publish(root, args.commit, args.only, device=args.device)
+    for path in written:
+        print(f"published {path.relative_to(root)}")
+    print("Review and commit book/records/full/ (sparsestudy publish commits nothing).")
+    return EXIT_OK
+
+
+def _cmd_stale(args: argparse.Namespace, root: Path | None) -> int:
+    import json
+
+    from .publish import stale_claims
+
+    claims = json.dumps(stale_claims(root))
+    print(f"claims={claims}" if args.github_output else claims)
     return EXIT_OK
 
 
@@ -127,16 +182,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if root is not None and not root.is_dir():
         _error(f"--root {root} is not a directory")
         return EXIT_FAILED
-    commands = {"run": _cmd_run, "book": _cmd_book, "claims": _cmd_claims}
+    commands = {"run": _cmd_run, "book": _cmd_book, "claims": _cmd_claims,
+                "publish": _cmd_publish, "stale": _cmd_stale}
     from .book import BookError
     from .layout import RunInProgress
+    from .publish import PublishError
 
     try:
         return commands[args.command](args, root)
     except KeyboardInterrupt:
         _error("interrupted")
         return EXIT_INTERRUPTED
-    except (ValueError, BookError, FileNotFoundError, RunInProgress) as exc:
+    except (ValueError, BookError, PublishError, FileNotFoundError, RunInProgress) as exc:
         if args.traceback or os.environ.get("SPARSESTUDY_TRACEBACK"):
             raise
         _error(str(exc))

@@ -43,10 +43,14 @@ def library_dir() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def code_fingerprint(notebook: str | os.PathLike) -> str:
-    """SHA-256 of the sources of a notebook's code cells, in order."""
-    with open(notebook, encoding="utf-8") as fh:
-        nb = json.load(fh)
+def code_fingerprint(notebook: str | os.PathLike | Mapping[str, Any]) -> str:
+    """SHA-256 of the sources of a notebook's code cells, in order (``notebook``: a path, or
+    the notebook's JSON already read, e.g. from ``git show``)."""
+    if isinstance(notebook, Mapping):
+        nb = notebook
+    else:
+        with open(notebook, encoding="utf-8") as fh:
+            nb = json.load(fh)
     sources = []
     for cell in nb.get("cells", []):
         if cell.get("cell_type") != "code":

@@ -44,6 +44,7 @@ none holds; *mixed* when some hold and some fail.
           "reason": str | null,          # why it is inconclusive, or a consistency check
           "values": {...}}, ...},
       "highlights": {name: value},
+      "highlight_units": {name: unit},   # optional: "%" (a fraction), "dB", "points", ...
       "parameters": {...}, "seeds": [int, ...], "elapsed_s": float,
       "provenance": {"commit": str | null, "dirty": bool | null, "date": ISO 8601 (UTC),
                      "processor": str, "device": "cpu" | "cuda",
@@ -285,6 +286,7 @@ class ClaimRecord:
         self.device = device
         self.subclaims: dict[str, dict[str, Any]] = {}
         self.highlights: dict[str, Any] = {}
+        self.highlight_units: dict[str, str] = {}
         self._t0 = time.perf_counter()
 
     # ------------------------------------------------------------------ declaring
@@ -346,11 +348,22 @@ class ClaimRecord:
         }
         return holds
 
-    def highlight(self, name: str, value: Any) -> Any:
-        """Name a key number for the scoreboard; returns ``value``."""
+    def highlight(self, name: str, value: Any, *, unit: str | None = None) -> Any:
+        """Name a key number for the scoreboard; returns ``value``.
+
+        ``name`` is what a reader sees (words, not variable names or sub-claim labels).
+        ``unit`` says how the chapter shows it: ``"%"`` for a fraction shown as a percentage
+        (0.9901 shows as 99.01 %), or a unit written after the number (``"dB"``, ``"points"``).
+        """
         if not isinstance(name, str) or not name.strip():
             raise ValueError("name must be a non-empty string")
+        if unit is not None and (not isinstance(unit, str) or not unit.strip()):
+            raise ValueError(f"unit must be a non-empty string or None, got {unit!r}")
         self.highlights[name] = to_jsonable(value)
+        if unit is not None:
+            self.highlight_units[name] = unit
+        else:
+            self.highlight_units.pop(name, None)
         return value
 
     # ------------------------------------------------------------------ reading
@@ -382,6 +395,7 @@ class ClaimRecord:
             "why": self.why,
             "subclaims": {k: self.subclaims[k] for k in sorted(self.subclaims)},
             "highlights": dict(self.highlights),
+            "highlight_units": dict(self.highlight_units),
             "parameters": to_jsonable(self.parameters),
             "seeds": self.seeds,
             "elapsed_s": round(time.perf_counter() - self._t0, 3),
@@ -453,6 +467,9 @@ def validate_record(rec: Any) -> dict[str, Any]:
     if rec["verdict"] != verdict_from(counted):
         raise ValueError(f"record.verdict {rec['verdict']!r} does not follow from its "
                          f"sub-claims ({verdict_from(counted)!r})")
+    units = rec.get("highlight_units", {})
+    if not isinstance(units, dict) or not all(isinstance(u, str) for u in units.values()):
+        raise ValueError("record.highlight_units must map highlight names to unit strings")
     _check_fields(rec["provenance"], _PROV, "record.provenance")
     _check_fields(rec["fingerprint"], _FPRINT, "record.fingerprint")
     for part in ("provenance", "fingerprint"):
