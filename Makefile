@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PROFILE ?= quick
 
-.PHONY: all setup book test lock bench clean
+.PHONY: all setup chromium book test lock bench clean
 all: book
 
 $(VENV)/.installed: requirements-lock.txt pyproject.toml
@@ -13,7 +13,15 @@ $(VENV)/.installed: requirements-lock.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-setup: $(VENV)/.installed
+## Chromium for the browser test (tests/test_browser.py drives it with Playwright; Debian's
+## package, since browser downloads fail): installed where missing when root with apt-get.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "note: no Chromium, and no root apt-get to install it: the browser test will skip"; fi
+
+setup: $(VENV)/.installed chromium
 
 ## Execute every claim notebook (profile $(PROFILE)) and build the HTML book.
 book: setup
