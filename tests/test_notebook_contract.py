@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import re
 from pathlib import Path
 
 import nbformat
@@ -25,6 +26,197 @@ def _parameters_cell(nb):
     assert code, "no code cell"
     assert "parameters" in code[0].metadata.get("tags", []), "first code cell is not tagged"
     return code[0]
+
+
+# --------------------------------------------------------------------------- page layout
+#: tags that remove a cell's code from the page (plumbing) or collapse it (experiment code)
+REMOVE_TAGS = {"remove-input", "remove-cell"}
+COLLAPSE_TAGS = {"hide-input", "hide-cell"}
+#: calls that make a cell plumbing when a cell holds nothing else (besides imports)
+GLUE_CALLS = {"glue", "glue_markdown", "glue_outcome", "highlight", "glue_parameters"}
+
+
+def _tags(cell):
+    return set(cell.metadata.get("tags", []))
+
+
+def _call_name(node):
+    func = node.func
+    return getattr(func, "id", getattr(func, "attr", None))
+
+
+def _is_plumbing(source: str) -> bool:
+    """A cell that opens or closes the claim, or holds only imports and glue calls."""
+    tree = ast.parse(source)
+    calls = {_call_name(n) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    if calls & {"open_claim", "close_claim"}:
+        return True
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        value = node.value if isinstance(node, (ast.Expr, ast.Assign)) else None
+        if not (isinstance(value, ast.Call) and _call_name(value) in GLUE_CALLS):
+            return False
+    return bool(tree.body)
+
+
+def _parameter_names(nb) -> list[str]:
+    return [t.id for node in ast.parse(_parameters_cell(nb).source).body
+            if isinstance(node, (ast.Assign, ast.AnnAssign))
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(t, ast.Name)]
+
+
+def _markdown(nb) -> list[str]:
+    return [c.source for c in nb.cells if c.cell_type == "markdown"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_title_first_then_collapsed_parameters(path):
+    """The page opens with the chapter's title and introduction; the parameters follow, in a
+    collapsed block (papermill's injected cell lands after them)."""
+    nb = nbformat.read(path, as_version=4)
+    claim = claim_of_stem(path.stem)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown", "the first cell must be the Markdown chapter title"
+    heading = first.source.lstrip().splitlines()[0]
+    assert heading.startswith(f"# {claim} "), \
+        f"the first line must be the chapter title '# {claim} — ...', got {heading!r}"
+    assert len(first.source.strip().splitlines()) > 1, "the title cell also introduces the claim"
+    second = nb.cells[1]
+    assert second.cell_type == "code" and "parameters" in _tags(second), \
+        "the second cell must be the parameters cell"
+    assert _tags(second) & COLLAPSE_TAGS, "tag the parameters cell hide-input (collapsed)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_plumbing_hidden_experiment_collapsed(path):
+    """Opening, closing and glue-only cells are removed from the page (remove-input: their
+    output, e.g. the closing summary, stays); experiment code is collapsed (hide-input)."""
+    nb = nbformat.read(path, as_version=4)
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "parameters" in _tags(cell):
+            continue
+        tags = _tags(cell) & (REMOVE_TAGS | COLLAPSE_TAGS)
+        head = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else "(empty)"
+        if len(tags) != 1:
+            problems.append(f"cell {i} ({head}): needs exactly one of "
+                            f"{sorted(REMOVE_TAGS | COLLAPSE_TAGS)}, has {sorted(tags)}")
+        elif _is_plumbing(cell.source) and not tags & REMOVE_TAGS:
+            problems.append(f"cell {i} ({head}): plumbing (opens/closes the claim or only "
+                            "imports and glues), tag it remove-input")
+        elif not _is_plumbing(cell.source) and not tags & COLLAPSE_TAGS:
+            problems.append(f"cell {i} ({head}): experiment code, tag it hide-input")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_warning_sources_in_code(path):
+    """Outputs carry no warnings: fix their causes. The house style uses constrained layout, so
+    tight_layout warns ("The figure layout has changed to tight"); tqdm.auto warns without
+    ipywidgets; silencing warnings hides them instead of fixing them."""
+    code = _code(path)
+    for bad, why in (("tight_layout", "use the constrained layout of the house style"),
+                     ("tqdm.auto", "no progress bars in a chapter"),
+                     ("tqdm.notebook", "no progress bars in a chapter"),
+                     ("filterwarnings", "fix the warning's cause"),
+                     ("simplefilter", "fix the warning's cause")):
+        assert bad not in code, f"{bad} in the code: {why}"
+
+
+def _literal_number(node):
+    try:
+        value = ast.literal_eval(node)
+    except ValueError:
+        return None
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_figures_fit_the_text_column(path):
+    """A figure at most the column's width (688 px = PAGE_WIDTH_IN inches) shows its text at
+    the size drawn; no text below 9 pt (stack panels instead of widening the figure)."""
+    from sparsestudy.plotting import MIN_FONT_PT, PAGE_WIDTH_IN
+
+    problems = []
+    for node in ast.walk(ast.parse(_code(path))):
+        if not isinstance(node, ast.keyword):
+            continue
+        if node.arg == "figsize" and isinstance(node.value, ast.Tuple):
+            width = _literal_number(node.value.elts[0])
+            if width is not None and width > PAGE_WIDTH_IN + 1e-6:
+                problems.append(f"figsize width {width} in > {PAGE_WIDTH_IN:.2f} in")
+        if node.arg in ("fontsize", "size", "labelsize"):
+            size = _literal_number(node.value)
+            if size is not None and size < MIN_FONT_PT:
+                problems.append(f"{node.arg}={size} < {MIN_FONT_PT:g} pt")
+    assert not problems, "; ".join(problems)
+
+
+_INLINE_CODE = re.compile(r"(?<![}`])`([A-Za-z_][A-Za-z0-9_]*)`(?!`)")
+_GLUE_ROLE = re.compile(r"\{glue(?::(?:text|md|any|figure|math))?\}`([A-Za-z0-9_]+)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_prose_shows_values_not_parameter_names(path):
+    """"SNR `c_snr_db` dB" shows a variable; "SNR {glue:text}`c05_p_c_snr_db` dB" its value
+    (open_claim glues every parameter as <claim>_p_<name>). Glued parameters must exist."""
+    nb = nbformat.read(path, as_version=4)
+    names = set(_parameter_names(nb))
+    prefix = claim_of_stem(path.stem).lower() + "_p_"
+    problems = []
+    for text in _markdown(nb):
+        problems += [f"`{m}` in the prose" for m in _INLINE_CODE.findall(text) if m in names]
+        problems += [f"{{glue}}`{k}`: no parameter {k[len(prefix):]!r}"
+                     for k in _GLUE_ROLE.findall(text)
+                     if k.startswith(prefix) and k[len(prefix):] not in names]
+    assert not problems, "; ".join(problems)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_sources_named_and_verdict_explained(path):
+    """Sources are named by title and author (not by a truncated file id like `003_…`), and
+    the verdict comes with its computed reason (<claim>_why)."""
+    nb = nbformat.read(path, as_version=4)
+    prose = "\n".join(_markdown(nb))
+    ids = re.findall(r"`?\b00\d_(?:…|\.\.\.|[0-9a-f]{16}(?:\.txt)?)`?", prose)
+    assert not ids, f"name the source by title and author (book/sources.md), not {ids}"
+    key = claim_of_stem(path.stem).lower()
+    verdict = [t for t in _markdown(nb) if f"`{key}_verdict`" in t]
+    assert verdict, f"no Markdown cell shows {key}_verdict"
+    assert any(f"`{key}_why`" in t for t in verdict), \
+        f"the verdict's cell must show its computed reason, {{glue:md}}`{key}_why`"
+
+
+def test_plumbing_classifier():
+    assert _is_plumbing("import numpy as np\nrec = open_claim('C01', 't', expected=('a',))")
+    assert _is_plumbing("rec.glue('x', 1)\nclose_claim(rec)")
+    assert _is_plumbing("from x import y\nglue('c01_x', 2)\nrec.highlight('k', 3)")
+    assert not _is_plumbing("x = 1\nrec.glue('x', x)")
+    assert not _is_plumbing("fig, ax = plt.subplots()\nplt.show()")
+
+
+def test_glue_parameters_glues_values_in_the_house_scheme(monkeypatch):
+    """open_claim glues every parameter as <claim>_p_<name>: numbers as numbers, strings and
+    lists as Markdown text, None and dicts skipped."""
+    from sparsestudy.study import notebook
+
+    seen = {}
+    monkeypatch.setattr(notebook, "glue", lambda name, value, display=False:
+                        seen.__setitem__(name, value))
+    params = {"profile": "quick", "seeds": [0, 1, 2], "output_dir": None, "device": "cpu",
+              "scheduler": None, "c_snr_db": 5.0, "n": 200, "grid": [0.1, 1.0, 10.0],
+              "flag": True, "nested": {"a": 1}, "mixed": [1, [2]]}
+    rec = notebook.open_claim("C05", "t", expected=("a",), parameters=params)
+    text = {k: getattr(v, "data", v) for k, v in seen.items()}
+    assert text["c05_p_c_snr_db"] == 5.0 and text["c05_p_n"] == 200
+    assert text["c05_p_flag"] is True
+    assert text["c05_p_seeds"] == "0, 1, 2" and text["c05_p_grid"] == "0.1, 1, 10"
+    assert text["c05_p_profile"] == "quick" and text["c05_p_device"] == "cpu"
+    for skipped in ("output_dir", "scheduler", "nested", "mixed"):
+        assert f"c05_p_{skipped}" not in text
+    assert rec.glue_parameters({"x": 1}) == ["c05_p_x"]
 
 
 def test_there_are_claim_notebooks():

@@ -65,3 +65,38 @@ def test_plot_convergence_median_floor_and_labels():
     assert ax2.get_yscale() == "linear" and not ax2.collections
     with pytest.raises(ValueError, match="history"):
         plot_convergence(ax2, {"bad": np.zeros((2, 2, 2))}, "x")
+
+
+def test_page_figure_fits_the_column():
+    from sparsestudy.plotting import PAGE_WIDTH_IN, page_figure
+
+    fig, axes = page_figure(3, 1, panel_height=2.0)
+    assert fig.get_figwidth() == pytest.approx(PAGE_WIDTH_IN) == pytest.approx(688 / 96)
+    assert fig.get_figheight() == pytest.approx(6.0) and len(axes) == 3
+    assert fig.get_layout_engine() is not None      # constrained: no tight_layout warnings
+    with pytest.raises(ValueError, match="width"):
+        page_figure(1, 4, width=12)
+    with pytest.raises(ValueError, match="nrows"):
+        page_figure(0, 1)
+    with pytest.raises(ValueError, match="panel_height"):
+        page_figure(1, 1, panel_height=0)
+
+
+def test_readability_problems_follow_the_shown_size():
+    """9-pt text on a figure as wide as the column reads as 9 pt; on a figure twice as wide it
+    is shrunk to 4.5 pt; a narrow figure at 150 dpi is shown enlarged (150/96)."""
+    from sparsestudy.plotting import PAGE_WIDTH_IN, readability_problems
+
+    use_style()
+    ok = plt.figure(figsize=(PAGE_WIDTH_IN, 3), dpi=150)
+    ok.add_subplot().set_title("title", fontsize=9)
+    assert readability_problems(ok) == []
+    wide = plt.figure(figsize=(2 * PAGE_WIDTH_IN, 3), dpi=150)
+    wide.add_subplot().set_xlabel("shrunk", fontsize=9)
+    problems = readability_problems(wide)
+    assert any("'shrunk'" in p and "4.5 pt as shown" in p for p in problems)
+    small = plt.figure(figsize=(3, 2), dpi=150)
+    small.add_subplot().set_title("tiny", fontsize=6)       # 6 * 150/96 = 9.4 pt as shown
+    assert not [p for p in readability_problems(small) if "'tiny'" in p]
+    small.axes[0].set_title("tinier", fontsize=5)           # 7.8 pt
+    assert [p for p in readability_problems(small) if "'tinier'" in p]

@@ -11,7 +11,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["COLORS", "use_style", "plot_paths", "plot_convergence"]
+__all__ = ["COLORS", "PAGE_WIDTH_IN", "MIN_FONT_PT", "use_style", "page_figure",
+           "readability_problems", "plot_paths", "plot_convergence"]
+
+#: The book's text column, 688 CSS pixels, in inches (96 CSS pixels per inch): a figure this
+#: wide is shown at its own size, so its 9-pt text reads as 9 pt. A wider figure is shrunk
+#: to the column and its text with it; stack panels instead of putting four side by side.
+PAGE_WIDTH_IN = 688 / 96
+#: The smallest text size, in points as the reader sees it at the column's width.
+MIN_FONT_PT = 9.0
 
 #: The colour cycle (Okabe–Ito, readable by colour-blind readers), in order.
 COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
@@ -44,6 +52,52 @@ def use_style() -> None:
         "axes.prop_cycle": cycler(color=list(COLORS)),
         "image.cmap": "viridis",
     })
+
+
+def page_figure(nrows: int = 1, ncols: int = 1, *, panel_height: float = 2.8,
+                width: float = PAGE_WIDTH_IN, **subplots_kw: Any) -> tuple[Any, Any]:
+    """``plt.subplots`` sized for the book's text column: ``width`` inches wide (at most
+    :data:`PAGE_WIDTH_IN`), ``panel_height`` inches per row, constrained layout.
+
+    Raises ``ValueError`` for a width beyond the column or a non-positive size.
+    """
+    import matplotlib.pyplot as plt
+
+    if not (isinstance(nrows, int) and isinstance(ncols, int)) or nrows < 1 or ncols < 1:
+        raise ValueError(f"nrows and ncols must be positive integers, got {nrows}, {ncols}")
+    if not 0 < width <= PAGE_WIDTH_IN + 1e-9:
+        raise ValueError(f"width must be in (0, {PAGE_WIDTH_IN:.2f}] inches (the text column), "
+                         f"got {width}")
+    if not panel_height > 0:
+        raise ValueError(f"panel_height must be positive, got {panel_height}")
+    subplots_kw.setdefault("layout", "constrained")
+    return plt.subplots(nrows, ncols, figsize=(width, panel_height * nrows), **subplots_kw)
+
+
+def readability_problems(fig: Any, *, column_px: float = 688.0,
+                         min_pt: float = MIN_FONT_PT) -> list[str]:
+    """What would be too small to read when ``fig`` is shown in a column ``column_px`` CSS
+    pixels wide: one line per visible text whose size, as shown, is below ``min_pt`` points.
+
+    A figure is shown at its natural size (``dpi`` pixels per inch, one image pixel per CSS
+    pixel) unless that is wider than the column, when it is shrunk to fit; a CSS point is
+    1/72 of a CSS inch of 96 pixels. An empty list means every text is readable.
+    """
+    from matplotlib.text import Text
+
+    fig.canvas.draw()                       # lays out the tick labels
+    width_px = fig.get_figwidth() * fig.dpi
+    shown_px_per_in = fig.dpi * min(1.0, column_px / width_px)
+    scale = shown_px_per_in / 96.0          # shown size / nominal size
+    problems = []
+    for text in fig.findobj(Text):
+        if not text.get_visible() or not str(text.get_text()).strip():
+            continue
+        shown = text.get_fontsize() * scale
+        if shown < min_pt - 1e-6:
+            problems.append(f"{text.get_text()!r}: {text.get_fontsize():g} pt drawn, "
+                            f"{shown:.1f} pt as shown")
+    return problems
 
 
 def plot_paths(ax: Any, alphas: Sequence[float], coefs: Any, *, title: str | None = None,

@@ -26,6 +26,17 @@ sub-claim's outcome is glued as ``<claim>_<key>_outcome`` (``holds``, ``does not
 inconclusive``) the moment it is declared, and the verdict as ``<claim>_verdict``, its reason
 as ``<claim>_why`` (these three as Markdown: ``{glue:md}`c04_b_outcome```) and the run time
 as ``<claim>_elapsed`` (seconds).
+
+**Parameters in the prose.** :func:`open_claim` glues every parameter the notebook declares as
+``<claim>_p_<name>`` (:meth:`NotebookClaim.glue_parameters`), so the prose quotes the value a
+run used, never the variable's name: a number with ``{glue:text}`c04_p_b_snr_db```, a string
+or a list (glued as Markdown, ``0.1, 0.5, 1``) with ``{glue:md}`c04_p_c_quantiles```.
+
+**Page layout** (kept by ``tests/test_notebook_contract.py``): the first cell is the Markdown
+chapter title (``# C04 — ...``) and introduction, the second the ``parameters`` cell, tagged
+``hide-input`` as well (a collapsed block); the cells that open and close the claim and cells
+of only imports and glue calls are plumbing, tagged ``remove-input``; every other code cell is
+experiment code, tagged ``hide-input`` (collapsed, one click away).
 """
 
 from __future__ import annotations
@@ -89,10 +100,46 @@ class NotebookClaim(ClaimRecord):
         glue_markdown(self.key(name), outcome_words({"holds": bool(passed)}))
         return passed
 
+    def glue_parameters(self, parameters: Mapping[str, Any] | None = None) -> list[str]:
+        """Glue each parameter (default: the record's) as ``<claim>_p_<name>``: numbers and
+        booleans as they are (``{glue:text}``), strings and lists or tuples of numbers and
+        strings as Markdown text (``{glue:md}``, a list as ``1, 2, 4``); ``None``, dicts and
+        other values are skipped. Returns the glue keys written."""
+        params = self.parameters if parameters is None else parameters
+        keys = []
+        for name, value in params.items():
+            if not isinstance(name, str) or not name.replace("_", "").isalnum():
+                continue
+            text = _parameter_text(value)
+            if text is None:
+                continue
+            key = self.key(f"p_{name}")
+            if isinstance(text, str):
+                glue_markdown(key, text)
+            else:
+                glue(key, text)
+            keys.append(key)
+        return keys
+
     def subclaim(self, key: str, **kwargs: Any) -> bool | None:
         holds = super().subclaim(key, **kwargs)
         glue_markdown(self.key(f"{key}_outcome"), outcome_words(self.subclaims[key]))
         return holds
+
+
+def _parameter_text(value: Any) -> Any:
+    """A parameter's glued form: the number itself, Markdown text (a str) or None (skipped)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and all(
+            isinstance(v, (bool, int, float, str, np.generic)) for v in value):
+        items = [v.item() if isinstance(v, np.generic) else v for v in value]
+        return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in items)
+    return None
 
 
 def _assigned_names(source: str) -> list[str]:
@@ -197,9 +244,11 @@ def open_claim(claim: str, title: str, *, expected: Iterable[str],
     from ..plotting import use_style
 
     use_style()
-    return NotebookClaim(claim, title, profile=params["profile"], seeds=params["seeds"],
-                         parameters=params, output_dir=params["output_dir"],
-                         expected=expected, device=device_kind(params["device"]))
+    rec = NotebookClaim(claim, title, profile=params["profile"], seeds=params["seeds"],
+                        parameters=params, output_dir=params["output_dir"],
+                        expected=expected, device=device_kind(params["device"]))
+    rec.glue_parameters()
+    return rec
 
 
 def close_claim(rec: ClaimRecord, *, show: bool = True) -> None:
