@@ -200,3 +200,47 @@ def test_bad_input():
         group_soft_threshold(torch.ones(2), -1.0)
     with pytest.raises(ValueError, match="penalty"):
         prox_step(torch.ones(2), "l2", 0.1)
+
+
+def _classification(seed=0, n=120):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 6)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.int64)
+    return X, y
+
+
+def _mlp(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+
+
+def test_fit_weight_penalized_prox_zeros_subgradient_none_and_reports():
+    from sparsestudy.optim import fit_weight_penalized
+
+    X, y = _classification(0)
+    Xv, yv = _classification(1, 60)
+    track = np.array([[0, 0], [3, 5]])
+    out = {}
+    for method in ("subgradient", "proximal"):
+        model, rep = fit_weight_penalized(_mlp(), X, y, Xv, yv, penalty="l1", strength=0.02,
+                                          method=method, lr=0.05, batch_size=20,
+                                          max_epochs=40, patience=4, track=track)
+        out[method] = (model, rep)
+        info = rep.info
+        assert rep.stop_reason in ("plateau", "cap")
+        assert len(info["train_loss"]) == len(rep.history)
+        assert info["trajectory"].shape == (rep.steps + 1, 2)
+        hit = info["epochs_to_target"]
+        assert (hit is None) == (min(info["train_loss"]) > 0.2)
+        if hit is not None:
+            assert info["train_loss"][hit] <= 0.2 and min(info["train_loss"][:hit], default=1) > 0.2
+    assert (out["proximal"][0][0].weight == 0).any()
+    assert not (out["subgradient"][0][0].weight == 0).any()
+    # the trajectory's first row is the initial weight
+    assert out["proximal"][1].info["trajectory"][0, 1] == _mlp()[0].weight[3, 5].item()
+    with pytest.raises(ValueError, match="penalty, method"):
+        fit_weight_penalized(_mlp(), X, y, Xv, yv, penalty="l2", strength=0.1,
+                             method="proximal")
+    with pytest.raises(ValueError, match="track"):
+        fit_weight_penalized(_mlp(), X, y, Xv, yv, penalty="l1", strength=0.1,
+                             method="proximal", track=np.array([[9, 0]]))

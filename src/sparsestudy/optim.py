@@ -229,3 +229,150 @@ class ProxAdam(torch.optim.Optimizer):
                 if group["penalty"] == "l1" and group["strength"] > 0:
                     p.copy_(_soft(p, lr * group["strength"] / denom))
         return loss
+
+
+# --------------------------------------------------------------------- weight-penalised SGD
+#: how :func:`fit_weight_penalized` handles each (penalty, method)
+WEIGHT_METHODS = (("l2", "gradient"), ("l1", "subgradient"), ("l1", "proximal"))
+
+
+def fit_weight_penalized(model: Any, X: Any, y: Any, X_val: Any, y_val: Any, *,
+                         penalty: str, strength: float, method: str, lr: float = 0.05,
+                         momentum: float = 0.9, batch_size: int = 64, max_epochs: int = 100,
+                         patience: int = 5, target_loss: float = 0.2, seed: int = 0,
+                         track: Any = None, device: Any = None) -> tuple[Any, Any]:
+    r"""Train a classifier by minibatch SGD with an L1 or L2 penalty on its weights.
+
+    The loss is the mean cross-entropy plus :math:`\lambda\sum|w|` (L1) or
+    :math:`\frac\lambda2\sum w^2` (L2) over the weight matrices (parameters named
+    ``*weight`` with two or more dimensions; biases are not penalised). ``method``:
+
+    * ``"gradient"`` (L2) and ``"subgradient"`` (L1): the penalty is in the loss and autograd
+      differentiates it (the subgradient ``sign(w)``, 0 at 0), with :class:`ProxSGD` at
+      ``strength=0`` (``torch.optim.SGD``'s momentum update);
+    * ``"proximal"`` (L1): the cross-entropy's gradient step, then the soft threshold at
+      ``lr * strength`` (:class:`ProxSGD`).
+
+    After every epoch the validation error and the training cross-entropy (the data term, on
+    the whole training set, without the penalty) are evaluated; training stops on a plateau of
+    the validation error over ``patience`` epochs (:func:`sparsestudy.training.train_to_plateau`,
+    keeping the best epoch's parameters) or at ``max_epochs``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Inputs -> logits; trained in place (seed its construction yourself).
+    X, y, X_val, y_val : arrays
+    penalty, method : see :data:`WEIGHT_METHODS`
+    strength : float >= 0
+    lr, momentum, batch_size : SGD's
+    max_epochs, patience : int
+    target_loss : float
+        The training cross-entropy whose first crossing is reported (``epochs_to_target``).
+    seed : int
+        The minibatch order.
+    track : int tensor (n_tracked, 2), optional
+        ``(row, column)`` indices of entries of the first weight matrix whose values are
+        recorded before every step and after the last (``info["trajectory"]``,
+        ``(steps + 1, n_tracked)``).
+    device : optional
+        Where to train.
+
+    Returns
+    -------
+    model, report : the trained module (evaluation mode) and the :class:`StageReport`, with
+    ``info``: ``epochs``, ``train_loss`` (per evaluation, from epoch 0),
+    ``epochs_to_target`` (int, or None when never reached), ``reached_target``, and
+    ``trajectory`` when ``track`` is given.
+    """
+    from torch import nn
+
+    from .training import _labels, _model_dtype, train_to_plateau
+    from ._arrays import as_tensor, check_int
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if (penalty, method) not in WEIGHT_METHODS:
+        raise ValueError(f"(penalty, method) must be one of {WEIGHT_METHODS}, got "
+                         f"{(penalty, method)!r}")
+    check_scalar(strength, "strength", min_value=0)
+    check_scalar(target_loss, "target_loss", min_value=0)
+    batch_size = check_int(batch_size, "batch_size", min_value=1)
+    max_epochs = check_int(max_epochs, "max_epochs", min_value=1)
+    patience = check_int(patience, "patience", min_value=1)
+    seed = check_int(seed, "seed", min_value=0)
+    if device is not None:
+        model.to(device)
+    dtype = _model_dtype(model)
+    dev = next(model.parameters()).device
+    Xt = as_tensor(X, "X", ndim=2, dtype=dtype, device=dev)
+    Xv = as_tensor(X_val, "X_val", ndim=2, dtype=dtype, device=dev)
+    yt, yv = _labels(y, Xt.shape[0], "y", dev), _labels(y_val, Xv.shape[0], "y_val", dev)
+    weights = [p for name, p in model.named_parameters()
+               if name.endswith("weight") and p.ndim >= 2]
+    others = [p for name, p in model.named_parameters()
+              if not (name.endswith("weight") and p.ndim >= 2)]
+    if not weights:
+        raise ValueError("model has no weight matrix to penalise")
+    prox = method == "proximal"
+    groups = [{"params": weights, "strength": float(strength) if prox else 0.0}]
+    if others:
+        groups.append({"params": others, "strength": 0.0})
+    opt = ProxSGD(groups, lr=lr, momentum=momentum, penalty="l1")
+    first = weights[0]
+    if track is not None:
+        track = torch.as_tensor(track, dtype=torch.long)
+        if track.ndim != 2 or track.shape[1] != 2:
+            raise ValueError(f"track must have shape (n_tracked, 2), got {tuple(track.shape)}")
+        if track.numel() and (bool((track < 0).any()) or
+                              bool((track.max(dim=0).values >= torch.tensor(first.shape)).any())):
+            raise ValueError(f"track indices must lie in the first weight's shape "
+                             f"{tuple(first.shape)}")
+    trajectory: list[torch.Tensor] = []
+
+    def penalty_term() -> torch.Tensor:
+        if prox or strength == 0:
+            return torch.zeros((), dtype=dtype, device=dev)
+        if penalty == "l1":
+            return strength * sum(w.abs().sum() for w in weights)
+        return 0.5 * strength * sum((w * w).sum() for w in weights)
+
+    n = Xt.shape[0]
+    n_batches = -(-n // batch_size)
+    gen = torch.Generator().manual_seed(seed)
+    order: dict[str, torch.Tensor] = {}
+
+    def record() -> None:
+        if track is not None:
+            trajectory.append(first.detach()[track[:, 0], track[:, 1]].cpu().clone())
+
+    def step_fn(step: int) -> torch.Tensor:
+        record()
+        model.train()
+        i = step % n_batches
+        if i == 0:
+            order["perm"] = torch.randperm(n, generator=gen).to(dev)
+        idx = order["perm"][i * batch_size:(i + 1) * batch_size]
+        return nn.functional.cross_entropy(model(Xt[idx]), yt[idx]) + penalty_term()
+
+    train_loss: list[float] = []
+
+    def val_fn() -> float:
+        model.eval()
+        with torch.no_grad():
+            train_loss.append(float(nn.functional.cross_entropy(model(Xt), yt)))
+            return float((model(Xv).argmax(dim=1) != yv).double().mean())
+
+    report = train_to_plateau(opt, step_fn, val_fn, max_steps=max_epochs * n_batches,
+                              eval_every=n_batches, patience=patience, mode="min")
+    record()
+    hits = [e for e, v in enumerate(train_loss) if v <= target_loss]
+    report.info.update(epochs=-(-report.steps // n_batches), train_loss=train_loss,
+                       epochs_to_target=hits[0] if hits else None, reached_target=bool(hits))
+    if track is not None:
+        report.info["trajectory"] = torch.stack(trajectory).numpy()
+    model.eval()
+    return model, report
+
+
+__all__ += ["WEIGHT_METHODS", "fit_weight_penalized"]
