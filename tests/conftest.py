@@ -1,9 +1,20 @@
-"""Shared fixtures: a throwaway project with a tiny claim notebook (runner and book tests)."""
+"""Shared fixtures.
+
+* ``tiny_notebook``, ``make_project``: a throwaway project with a one-second claim notebook
+  (runner, publishing and book-machinery tests).
+* ``quick_run``: the repository's claim notebooks executed **once per test session** in the
+  quick profile; ``tests/test_book.py`` checks each notebook's run (what nbval did), and
+* ``built_quick_book``: the repository's own book built once from those executions (what
+  ``make book`` builds), shared by the book tests and the browser test.
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -12,10 +23,13 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Notebook tests (nbval) run the claim notebooks with their default output_dir, which honours
-# SPARSESTUDY_RESULTS: point it at a scratch folder so that tests never touch real results.
-# The kernels nbval starts inherit this environment.
-os.environ.setdefault("SPARSESTUDY_RESULTS", tempfile.mkdtemp(prefix="sparsestudy-test-results-"))
+# The claim notebooks write their records to the default output folder, which honours
+# SPARSESTUDY_RESULTS: point it at a scratch folder so that tests never touch real results (the
+# kernels inherit this environment). SPARSESTUDY_TEST_RESULTS names a folder that persists
+# between runs (CI caches it): the runner then skips the notebooks that are up to date.
+TEST_RESULTS = os.environ.get("SPARSESTUDY_TEST_RESULTS") or \
+    tempfile.mkdtemp(prefix="sparsestudy-test-results-")
+os.environ["SPARSESTUDY_RESULTS"] = TEST_RESULTS
 
 #: the tiny notebook's cells, in source order (the failing cell is index 3)
 TINY_FAIL_CELL = 3
@@ -89,3 +103,67 @@ def make_project():
         return root
 
     return make
+
+
+# --------------------------------------------------------------------------- the real study
+
+
+@dataclass
+class QuickRun:
+    """The repository's quick profile, run once: ``results`` is its folder (records,
+    ``executed/``, ``failed/``), ``outcomes`` one :class:`~sparsestudy.study.runner.Outcome`
+    per claim notebook."""
+
+    results: Path
+    outcomes: list
+
+    def failures(self) -> str:
+        """One readable line per failed notebook (empty when none failed)."""
+        return "\n".join(o.describe() for o in self.outcomes if not o.ok)
+
+
+def _study_env() -> pytest.MonkeyPatch:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SPARSESTUDY_RESULTS", TEST_RESULTS)  # a test module may have unset it
+    return mp
+
+
+@pytest.fixture(scope="session")
+def quick_run() -> QuickRun:
+    """Execute every claim notebook of the repository in the quick profile, once per session
+    (into the scratch results folder; up-to-date notebooks are skipped)."""
+    from sparsestudy.study.layout import results_dir
+    from sparsestudy.study.runner import run_notebooks
+
+    mp = _study_env()
+    try:
+        outcomes = run_notebooks("quick", root=REPO, progress=False, raise_on_failure=False)
+        return QuickRun(results_dir("quick", REPO), outcomes)
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="session")
+def built_quick_book(quick_run) -> Path:
+    """The repository's own book, built once per session by ``make book`` from the quick run:
+    the published full chapters where there are some, the quick chapters otherwise, the
+    scoreboard with both verdicts. Returns ``<repo>/_build/html`` (``index.html`` in it).
+
+    Fails, listing each failed notebook in one line, when a quick notebook failed."""
+    if quick_run.failures():
+        pytest.fail("the book is not built because quick notebooks failed:\n"
+                    + quick_run.failures(), pytrace=False)
+    mp = _study_env()
+    try:
+        # -o: never redo the set-up from inside the suite; BIN: this Python's environment
+        proc = subprocess.run(["make", "-o", ".venv/.installed",
+                               f"BIN={Path(sys.executable).parent}", "book"],
+                              cwd=REPO, capture_output=True, text=True)
+    finally:
+        mp.undo()
+    if proc.returncode != 0:
+        pytest.fail(f"make book failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}"
+                    f"\n{proc.stderr[-3000:]}", pytrace=False)
+    html = REPO / "_build" / "html"
+    assert (html / "index.html").is_file()
+    return html
