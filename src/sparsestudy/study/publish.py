@@ -19,7 +19,7 @@ the published files are left for the caller to review and commit.
 ``book/records/full/`` is laid out like a results folder (``C01.json``, ``executed/``), plus
 ``published.json``: per claim the notebook, commit, date, hardware, fingerprint (and its digest),
 the resolved parameters (so staleness can be computed later) and the executed notebook's size
-and hash.
+and hash. Publishing also rewrites the README's generated "Findings" section.
 """
 
 from __future__ import annotations
@@ -302,6 +302,9 @@ def publish_from(results: str | os.PathLike, root: str | os.PathLike | None = No
         manifest["claims"][c.claim] = _entry(c, now)
     manifest["claims"] = dict(sorted(manifest["claims"].items()))
     written.append(write_json(dest / MANIFEST, manifest))
+    readme = update_readme(root)
+    if readme is not None:
+        written.append(readme)
     return written
 
 
@@ -350,6 +353,53 @@ def publish(root: str | os.PathLike | None = None, ref: str = "HEAD",
                        capture_output=True)
         shutil.rmtree(holder, ignore_errors=True)
         subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True)
+
+
+# ------------------------------------------------------------------------------ README
+
+FINDINGS_START = "<!-- findings: generated from book/records/full/ by `sparsestudy publish` -->"
+FINDINGS_END = "<!-- end of findings -->"
+
+
+def findings_markdown(root: str | os.PathLike | None = None) -> str:
+    """The README's "Findings" list, from the published records only (not their staleness,
+    nor the claims not yet published, which depend on the tree: the scoreboard shows them)."""
+    root = Path(root).resolve() if root is not None else project_root()
+    dest = published_dir(root)
+    records = [load_record(p) for p in sorted(dest.glob(RECORD_GLOB))] if dest.is_dir() else []
+    lines = []
+    for rec in records:
+        prov = rec["provenance"]
+        lines.append(f"- **{rec['claim']}** {rec['title']} — *{rec['verdict']}*. {rec['why']} "
+                     f"({len(rec['seeds'])} seeds, commit `{(prov['commit'] or '')[:12]}`, "
+                     f"{prov['date'][:10]})")
+    if not records:
+        lines.append("No claim has been published at full scale yet.")
+    return "\n".join(lines)
+
+
+def readme_with_findings(text: str, root: str | os.PathLike | None = None) -> str:
+    """``text`` (the README) with its generated findings replaced by :func:`findings_markdown`."""
+    if FINDINGS_START not in text or FINDINGS_END not in text:
+        raise PublishError("README.md has no generated findings section (its markers are "
+                           f"{FINDINGS_START!r} and {FINDINGS_END!r})")
+    head, rest = text.split(FINDINGS_START, 1)
+    _, tail = rest.split(FINDINGS_END, 1)
+    return f"{head}{FINDINGS_START}\n{findings_markdown(root)}\n{FINDINGS_END}{tail}"
+
+
+def update_readme(root: str | os.PathLike | None = None) -> Path | None:
+    """Rewrite README.md's findings from the published records; returns its path (``None``
+    when there is no README with the section's markers)."""
+    root = Path(root).resolve() if root is not None else project_root()
+    path = root / "README.md"
+    if not path.is_file() or FINDINGS_START not in path.read_text(encoding="utf-8"):
+        return None
+    text = path.read_text(encoding="utf-8")
+    new = readme_with_findings(text, root)
+    if new != text:
+        atomic_write_bytes(path, new.encode("utf-8"))
+    return path
 
 
 # ---------------------------------------------------------------------------- staleness
@@ -423,6 +473,7 @@ def stale_claims(root: str | os.PathLike | None = None) -> list[str]:
 
 __all__ = [
     "publish", "publish_from", "check_results", "check_record", "published", "stale_claims",
-    "read_manifest", "resolve_commit", "dirty_files", "Published", "Candidate", "PublishError",
+    "read_manifest", "findings_markdown", "readme_with_findings", "update_readme",
+    "resolve_commit", "dirty_files", "Published", "Candidate", "PublishError",
     "PUBLISHED_PROFILE", "MAX_NOTEBOOK_BYTES", "MANIFEST",
 ]
