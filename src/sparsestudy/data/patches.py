@@ -92,6 +92,7 @@ def load_image(name: str, *, color: bool = False) -> np.ndarray:
 
 def sample_patches(n_patches: int, patch_size: int = 8, *,
                    images: Sequence[Any] | None = None, color: bool = False,
+                   remove_mean: bool = False,
                    seed: int | np.random.Generator | None = None) -> np.ndarray:
     """Sample square patches uniformly at random from a collection of natural images.
 
@@ -111,6 +112,9 @@ def sample_patches(n_patches: int, patch_size: int = 8, *,
         :data:`COLOR_IMAGES` (colour).
     color : bool
         Gray patches by default (``skimage.color.rgb2gray``); ``True`` keeps RGB.
+    remove_mean : bool
+        Subtract each patch's mean (over its pixels and channels) from it, as dictionary
+        learning on natural images usually does (claim C07); the values are then in ``[-1, 1]``.
     seed : int, numpy Generator or None
         Seeds ``numpy.random.default_rng``; the same seed gives the same patches.
 
@@ -124,6 +128,8 @@ def sample_patches(n_patches: int, patch_size: int = 8, *,
     patch_size = check_int(patch_size, "patch_size", min_value=1)
     if not isinstance(color, (bool, np.bool_)):
         raise TypeError(f"color must be a bool, got {type(color).__name__}")
+    if not isinstance(remove_mean, (bool, np.bool_)):
+        raise TypeError(f"remove_mean must be a bool, got {type(remove_mean).__name__}")
     if seed is not None and not isinstance(seed, (numbers.Integral, np.random.Generator)):
         raise TypeError("seed must be an int, a numpy Generator or None, got "
                         f"{type(seed).__name__}")
@@ -160,4 +166,6 @@ def sample_patches(n_patches: int, patch_size: int = 8, *,
         c = rng.integers(0, im.shape[1] - patch_size + 1, size=sel.size)
         p = im[r[:, None, None] + offs[None, :, None], c[:, None, None] + offs[None, None, :]]
         out[sel] = p.reshape(sel.size, -1)
+    if remove_mean:
+        out -= out.mean(axis=1, keepdims=True)
     return out
