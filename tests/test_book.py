@@ -317,3 +317,39 @@ def test_published_records_are_fresh_and_complete():
         assert entry["digest"] == fingerprint.digest(rec["fingerprint"])
         executed = dest / "executed" / f"{entry['notebook']}.ipynb"
         assert executed.is_file() and executed.stat().st_size < 2_000_000
+
+
+def _page_commands(page: Path) -> list[str]:
+    """The `sparsestudy …` command lines of a page's bash blocks, without their comments."""
+    blocks = re.findall(r"```bash\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
+    lines = [ln.split("#")[0].strip() for b in blocks for ln in b.splitlines()]
+    return [ln for ln in lines if ln.startswith("sparsestudy ")]
+
+
+#: the rerun page's commands that run here for real (cheaply: the quick run is up to date)
+RUN_FOR_REAL = ("sparsestudy claims", "sparsestudy stale", "sparsestudy run --only C01")
+
+
+def test_rerun_page_commands_work(quick_run, capsys, monkeypatch):
+    """Every command of the "how to rerun" page is one the command line accepts; the cheap ones
+    run against the repository's quick results."""
+    import shlex
+
+    from sparsestudy.study.cli import _parser
+
+    commands = _page_commands(REPO / "book" / "rerun.md")
+    assert len(commands) >= 8
+    for line in commands:
+        argv = shlex.split(line)[1:]
+        try:
+            _parser().parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"book/rerun.md: `{line}` is not a valid command")
+    monkeypatch.setenv("SPARSESTUDY_RESULTS", str(quick_run.results.parent))
+    ran = [c for c in commands if c in RUN_FOR_REAL]
+    assert sorted(ran) == sorted(RUN_FOR_REAL)
+    for line in ran:
+        assert main(["--root", str(REPO), *shlex.split(line)[1:], *(
+            ["--no-progress"] if " run " in f"{line} " else [])]) == 0, line
+    out = capsys.readouterr().out
+    assert "C01" in out and "up to date" in out
