@@ -465,3 +465,22 @@ def test_why_names_a_shared_reason_once(tmp_path):
         rec.subclaim(k, rule="r", passed=False, adequacy="trained to a plateau", adequate=False)
     why = rec.why
     assert why.count("trained to a plateau") == 1 and "b and c: the adequacy" in why
+
+
+def test_highlight_units_are_stored_and_checked(tmp_path):
+    from sparsestudy.study.record import validate_record
+
+    rec = _record(tmp_path, expected=("a",))
+    rec.subclaim("a", rule="r", passed=True)
+    rec.highlight("accuracy", 0.99, unit="%")
+    rec.highlight("gain", 3.0, unit="dB")
+    rec.highlight("gain", 4.0)                   # declared again without a unit: none kept
+    with pytest.raises(ValueError, match="unit"):
+        rec.highlight("x", 1.0, unit="  ")
+    data = json.loads(rec.save().read_text())
+    assert data["highlight_units"] == {"accuracy": "%"} and data["highlights"]["gain"] == 4.0
+    data["highlight_units"] = {"accuracy": 1}
+    with pytest.raises(ValueError, match="highlight_units"):
+        validate_record(data)
+    del data["highlight_units"]                  # records written before units still load
+    assert validate_record(data) is data
