@@ -33,9 +33,11 @@ def nmse_db(estimate: Any, truth: Any) -> float:
     r"""Normalised mean squared error of a batch, in decibels:
     :math:`10\log_{10}\big(\sum_i\|\hat z_i - z_i\|^2 / \sum_i\|z_i\|^2\big)`.
 
-    The sums run over the whole batch (the convention of Chen et al. 2018 and Open-L2O), so
-    ``-40`` means the error energy is 1e-4 of the signal energy. An exact estimate gives
-    ``-inf``. Raises ``ValueError`` when ``truth`` is all zeros.
+    The sums run over the whole batch (the pooled convention of Chen et al. 2018's code), so
+    ``-40`` means the error energy is 1e-4 of the signal energy. Open-L2O reports instead the
+    mean over samples of each sample's dB (:func:`sparsestudy.unrolled.nmse_db_per_sample`);
+    the two differ when a few samples have much larger errors than the rest. An exact estimate
+    gives ``-inf``. Raises ``ValueError`` when ``truth`` is all zeros.
     """
     est, tru = _pair(estimate, truth, "estimate", "truth")
     tru = tru.double()
