@@ -51,6 +51,7 @@ from ..steps import (coupled_linear_step, ista_step, network_weights, prox_l1,
 __all__ = [
     "UnfoldedISTA", "LISTA", "LISTACP", "LISTACPSS", "ALISTA", "relu_layer",
     "support_selection_threshold", "soft_threshold_ss", "analytic_weight", "nmse_per_layer",
+    "nmse_db_per_sample", "LinearISTA", "ista_numpy",
 ]
 
 
@@ -271,20 +272,25 @@ class LISTACPSS(LISTACP):
 
 class ALISTA(LISTACP):
     r"""ALISTA (Liu, Chen, Wang & Yin 2019): ``z ← prox_θk(z + γ_k (x − zD) W̃)`` with the
-    analytic weight ``W̃`` (:func:`analytic_weight`, fixed) and only ``γ_k`` (init ``1/L``) and
-    ``θ_k`` learned; support selection as LISTA-CPSS by default.
+    analytic weight ``W̃`` (:func:`analytic_weight`, fixed) and only ``γ_k`` (init ``gamma0``,
+    1.0 as in the reference code of Liu et al.) and ``θ_k`` (init ``alpha / L``) learned;
+    support selection as LISTA-CPSS by default.
 
-    As initialised it is ISTA with ``W̃`` in place of ``Dᵀ`` (not ISTA itself).
+    As initialised it is a proximal step with ``γ W̃`` in place of ``Dᵀ/L`` (not ISTA itself;
+    ``gamma0 = 1/L`` makes it ISTA with ``W̃`` in place of ``Dᵀ``).
     """
 
     def __init__(self, D: Any, alpha: float, n_layers: int, *, nonneg: bool = False,
-                 p_step: float = 0.012, p_max: float = 0.13,
+                 p_step: float = 0.012, p_max: float = 0.13, gamma0: float = 1.0,
                  dtype: torch.dtype | None = None) -> None:
         super().__init__(D, alpha, n_layers, nonneg=nonneg, p_step=p_step, p_max=p_max,
                          dtype=dtype)
+        check_scalar(gamma0, "gamma0", min_value=0, include_min=False)
         del self.W
         self.register_buffer("W_analytic", analytic_weight(self.D))
-        self.gamma = self._copies(torch.tensor(1.0 / self.L, dtype=self.D.dtype),
+        # the reference code (VITA-Group/ALISTA, models/ALISTA.py) starts every step at 1.0:
+        # W̃ is normalised so that d_iᵀ w̃_i = 1, so γ = 1 is the natural step (1/L is ISTA's)
+        self.gamma = self._copies(torch.tensor(float(gamma0), dtype=self.D.dtype),
                                   self.n_layers)
 
     def _W(self, k: int) -> torch.Tensor:
@@ -292,6 +298,79 @@ class ALISTA(LISTACP):
 
     def layer_parameters(self, k: int) -> list[nn.Parameter]:
         return [self.gamma[k], self.theta[k]]
+
+
+# ------------------------------------------------------------ the network from nn.Linear layers
+class LinearISTA(nn.Module):
+    r"""``n_layers`` ISTA steps written as a plain network: an input layer
+    ``nn.Linear(n_features, n_atoms, bias=False)`` holding ``W`` (its weight is ``Wᵀ = D/L``),
+    a recurrent layer ``nn.Linear(n_atoms, n_atoms, bias=False)`` holding ``S`` (weight
+    ``Sᵀ = I − DDᵀ/L``, symmetric) shared by the layers, and the soft threshold
+    ``torch.nn.functional.softshrink`` at ``θ = alpha / L`` (``relu(v − θ)`` with ``nonneg``):
+
+    .. math:: z^1 = \operatorname{soft}_\theta(\mathrm{in}(x)), \qquad
+              z^{k+1} = \operatorname{soft}_\theta(\mathrm{in}(x) + \mathrm{rec}(z^k)).
+
+    It shares no code with :mod:`sparsestudy.steps` or :mod:`sparsestudy.solvers`, so
+    comparing it with an ISTA written from the formula is a check that can fail
+    (register C02a, amendment 5).
+    """
+
+    def __init__(self, D: Any, alpha: float, n_layers: int, *, nonneg: bool = False) -> None:
+        super().__init__()
+        Dt = as_tensor(D, "D", ndim=2).detach().clone()
+        if Dt.shape[0] == 0 or Dt.shape[1] == 0 or not bool(Dt.abs().sum() > 0):
+            raise ValueError("D must be a non-empty, non-zero (n_atoms, n_features) array")
+        check_scalar(alpha, "alpha", min_value=0)
+        self.n_layers = check_int(n_layers, "n_layers", min_value=1)
+        self.nonneg = _check_bool(nonneg, "nonneg")
+        n_atoms, n_features = Dt.shape
+        L = float(torch.linalg.matrix_norm(Dt.double(), ord=2) ** 2)
+        self.L = L
+        self.theta = float(alpha) / L
+        self.input = nn.Linear(n_features, n_atoms, bias=False, dtype=Dt.dtype)
+        self.recurrent = nn.Linear(n_atoms, n_atoms, bias=False, dtype=Dt.dtype)
+        with torch.no_grad():
+            self.input.weight.copy_(Dt / L)
+            self.recurrent.weight.copy_(torch.eye(n_atoms, dtype=Dt.dtype) - Dt @ Dt.T / L)
+
+    def _prox(self, v: torch.Tensor) -> torch.Tensor:
+        if self.nonneg:
+            return torch.relu(v - self.theta)
+        return nn.functional.softshrink(v, self.theta) if self.theta > 0 else v
+
+    def forward(self, X: Any) -> Any:
+        numpy_in = is_numpy_like(X)
+        Xt = as_tensor(X, "X", ndim=2, dtype=self.input.weight.dtype)
+        if Xt.shape[1] != self.input.in_features:
+            raise ValueError(f"X has {Xt.shape[1]} features but the network expects "
+                             f"{self.input.in_features}")
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not numpy_in):
+            b = self.input(Xt)
+            z = self._prox(b)
+            for _ in range(self.n_layers - 1):
+                z = self._prox(b + self.recurrent(z))
+        return restore(z, numpy_in)
+
+
+def ista_numpy(X: np.ndarray, D: np.ndarray, alpha: float, n_iter: int, *,
+               nonneg: bool = False) -> np.ndarray:
+    r"""ISTA written from its formula in NumPy, for checks: from :math:`z = 0`, ``n_iter`` times
+    :math:`z \leftarrow \operatorname{soft}_{\alpha/L}(z - (zD - x)D^\top / L)` with
+    :math:`L = \|D\|_2^2` (rows are signals; ``nonneg``: :math:`\max(v - \alpha/L, 0)`)."""
+    X = np.asarray(X, dtype=np.float64)
+    D = np.asarray(D, dtype=np.float64)
+    if X.ndim != 2 or D.ndim != 2 or X.shape[1] != D.shape[1]:
+        raise ValueError(f"X (n, n_features) and D (n_atoms, n_features) must agree, got "
+                         f"{X.shape} and {D.shape}")
+    n_iter = check_int(n_iter, "n_iter", min_value=1)
+    L = np.linalg.norm(D, 2) ** 2
+    t = alpha / L
+    z = np.zeros((X.shape[0], D.shape[0]))
+    for _ in range(n_iter):
+        v = z - (z @ D - X) @ D.T / L
+        z = np.maximum(v - t, 0.0) if nonneg else np.sign(v) * np.maximum(np.abs(v) - t, 0.0)
+    return z
 
 
 # ------------------------------------------------------------------- relu layers (claim C03)
@@ -315,11 +394,36 @@ def _nmse_db(est: torch.Tensor, truth: torch.Tensor) -> float:
     return nmse_db(est.detach(), truth)
 
 
-def nmse_per_layer(model: _Unfolded, X: Any, Z: Any) -> np.ndarray:
-    r"""NMSE in dB after each layer: :math:`10\log_{10}(\sum\|\hat z - z\|^2 / \sum\|z\|^2)`
-    over the batch (Chen et al.'s definition); array of length ``model.n_layers``."""
+def nmse_db_per_sample(estimate: Any, truth: Any) -> float:
+    r"""Open-L2O's NMSE: the mean over samples (rows) of each sample's
+    :math:`10\log_{10}(\|\hat z_i - z_i\|^2 / \|z_i\|^2)` (rows with an all-zero truth are
+    skipped; an exact row counts as -300 dB so that one exact sample cannot make the mean
+    ``-inf``)."""
+    est = as_tensor(estimate, "estimate", ndim=2).detach().double().cpu()
+    tru = as_tensor(truth, "truth", ndim=2).detach().double().cpu()
+    if est.shape != tru.shape:
+        raise ValueError(f"estimate and truth must have the same shape, got "
+                         f"{tuple(est.shape)} and {tuple(tru.shape)}")
+    den = tru.pow(2).sum(dim=1)
+    keep = den > 0
+    if not bool(keep.any()):
+        raise ValueError("truth must have a non-zero row (the NMSE is undefined)")
+    num = (est - tru).pow(2).sum(dim=1)[keep]
+    ratio = (num / den[keep]).clamp_min(1e-30)
+    return float((10 * torch.log10(ratio)).mean())
+
+
+def nmse_per_layer(model: _Unfolded, X: Any, Z: Any, convention: str = "pooled") -> np.ndarray:
+    r"""NMSE in dB after each layer; array of length ``model.n_layers``.
+
+    ``convention="pooled"``: :math:`10\log_{10}(\sum\|\hat z - z\|^2 / \sum\|z\|^2)` over the
+    batch (Chen et al.'s code, :func:`sparsestudy.metrics.nmse_db`); ``"per_sample"``: the mean
+    over samples of each sample's dB (Open-L2O's, :func:`nmse_db_per_sample`)."""
+    if convention not in ("pooled", "per_sample"):
+        raise ValueError(f"convention must be 'pooled' or 'per_sample', got {convention!r}")
     Xt = as_tensor(X, "X", ndim=2, dtype=model.D.dtype, device=model.D.device)
     Zt = as_tensor(Z, "Z", ndim=2, dtype=model.D.dtype, device=model.D.device)
     with torch.no_grad():
         outs = model(Xt, return_all=True)
-    return np.array([_nmse_db(o, Zt) for o in outs])
+    f = _nmse_db if convention == "pooled" else nmse_db_per_sample
+    return np.array([f(o, Zt) for o in outs])
