@@ -449,6 +449,131 @@ def _run_one(nb: Notebook, params: dict[str, Any], root: Path, rdir: Path, profi
     return outcome
 
 
+def _note_run(state: dict[str, Any], rdir: Path, nb: Notebook, params: Mapping[str, Any],
+              out: Outcome) -> None:
+    """Keep a successful run in ``runs.json``."""
+    record = record_path(rdir, nb.claim)
+    executed = rdir / "executed" / f"{nb.stem}.ipynb"
+    rec = load_record(record)
+    state["notebooks"][nb.stem] = {
+        "claim": nb.claim,
+        "fingerprint": rec["fingerprint"],
+        "resolved_parameters": dict(params),
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "elapsed_s": round(out.elapsed_s, 3),
+        "record": record.name,
+        "record_sha256": fp.sha256(record.read_bytes()),
+        "executed": executed.relative_to(rdir).as_posix(),
+    }
+    _write_state(rdir, state)
+
+
+def _finish_remote(nb: Notebook, params: dict[str, Any], rdir: Path, profile: str,
+                   result: Mapping[str, Any] | BaseException, elapsed_s: float) -> Outcome:
+    """Write what a cluster task sent back (executed notebook, record) atomically, as
+    :func:`_run_one` does after a local run, and say how it went."""
+    record = record_path(rdir, nb.claim)
+    executed_dir, failed_dir = rdir / "executed", rdir / "failed"
+    executed = executed_dir / f"{nb.stem}.ipynb"
+    failed_copy = failed_dir / f"{nb.stem}.ipynb"
+    outcome = Outcome(nb.claim, nb.stem, "failed", parameters=dict(params), elapsed_s=elapsed_s)
+    snapshot = record.read_bytes() if record.is_file() else None
+    before_mtime = record.stat().st_mtime_ns if snapshot is not None else None
+    code = fp.code_fingerprint(nb.path)
+    if isinstance(result, BaseException):
+        outcome.ename, outcome.evalue = type(result).__name__, _one_line(result)
+        outcome.error = f"the cluster task failed: {outcome.ename}: {outcome.evalue}"
+        return outcome
+    outcome.elapsed_s = float(result.get("elapsed_s", elapsed_s))
+    err = result.get("error")
+    if err is None:
+        try:
+            if result.get("record") is None:
+                raise _RecordProblem("the notebook finished on the cluster but wrote no record")
+            atomic_write_bytes(record, result["record"])
+            rec = _validate_record(record, nb.claim, profile, before_mtime)
+            rec["fingerprint"]["code"] = code
+            rec["fingerprint"]["parameters"] = fp.parameters_fingerprint(params)
+            write_json(record, rec)
+        except _RecordProblem as exc:
+            err = {"kind": "record", "message": str(exc)}
+            _restore_record(record, snapshot)
+    if err is not None:
+        if result.get("executed") is not None:
+            atomic_write_bytes(failed_copy, result["executed"])
+            outcome.failed_copy = failed_copy
+        if err.get("kind") == "cell":
+            outcome.cell_index = _source_cell_index(nb.path, err["cell_index"])
+            outcome.exec_count = err.get("exec_count")
+            outcome.ename, outcome.evalue = err.get("ename"), _one_line(err.get("evalue"))
+            outcome.error = (f"cell {outcome.cell_index} (In [{outcome.exec_count}]) raised "
+                             f"{outcome.ename}: {outcome.evalue}")
+        elif err.get("kind") == "record":
+            outcome.error = err["message"]
+        else:
+            outcome.ename, outcome.evalue = err.get("ename"), _one_line(err.get("evalue"))
+            what = "the kernel did not start" if err.get("kind") == "start" else "the run failed"
+            outcome.error = f"{what} on the cluster: {outcome.ename}: {outcome.evalue}"
+        return outcome
+    atomic_write_bytes(executed, result["executed"])
+    failed_copy.unlink(missing_ok=True)
+    outcome.status = "ran"
+    outcome.record, outcome.executed = record, executed
+    return outcome
+
+
+def _run_on_cluster(selected: list[Notebook], profiles: Mapping[str, dict[str, Any]],
+                    profile: str, results_dir: Any, rdir: Path, state: dict[str, Any],
+                    force: bool, kernel_name: str, device: str | None, scheduler: Any,
+                    progress: bool, max_kernel_starts: int) -> list[Outcome]:
+    """Every notebook that needs to run becomes a task on the cluster at ``scheduler``; the
+    results are written here as they come back (:mod:`sparsestudy.study.distributed`)."""
+    from distributed import as_completed
+
+    from ..sweep import check_workers, connect
+    from .distributed import execute_notebook_task
+
+    outcomes: dict[str, Outcome] = {}
+    with connect(scheduler) as client:
+        check_workers(client)
+        futures = {}
+        for nb in selected:
+            params = resolve_parameters(profile, profiles.get(nb.stem, {}), results_dir,
+                                        device=device, scheduler=scheduler)
+            record = record_path(rdir, nb.claim)
+            executed = rdir / "executed" / f"{nb.stem}.ipynb"
+            why = _why_run(state["notebooks"].get(nb.stem), nb, params, record, executed)
+            if why is None and not force:
+                outcomes[nb.stem] = Outcome(nb.claim, nb.stem, "skipped", reason="up to date",
+                                            record=record, executed=executed, parameters=params)
+                continue
+            try:
+                _check_parameters(nb, params)
+            except Exception as exc:
+                outcomes[nb.stem] = Outcome(nb.claim, nb.stem, "failed", reason=why or "forced",
+                                            error=_one_line(exc), parameters=params)
+                continue
+            remote = {k: v for k, v in params.items() if k != "output_dir"}   # the worker's own
+            fut = client.submit(execute_notebook_task, nb.path.name, nb.path.read_bytes(),
+                                remote, nb.claim, profile, kernel_name, max_kernel_starts,
+                                pure=False, key=f"notebook-{nb.stem}-{time.time_ns()}")
+            futures[fut] = (nb, params, why or "forced", time.perf_counter())
+        for fut in as_completed(list(futures), loop=client.loop):
+            nb, params, why, t0 = futures[fut]
+            try:
+                result: Any = fut.result()
+            except Exception as exc:       # the task itself failed (e.g. its worker died)
+                result = exc
+            out = _finish_remote(nb, params, rdir, profile, result, time.perf_counter() - t0)
+            out.reason = why
+            if out.status == "ran":
+                _note_run(state, rdir, nb, params, out)
+            outcomes[nb.stem] = out
+            if progress:
+                print(out.describe(), file=sys.stderr, flush=True)
+    return [outcomes[nb.stem] for nb in selected]
+
+
 def run_notebooks(
     profile: str = "quick",
     only: str | Iterable[str] | None = None,
@@ -462,6 +587,7 @@ def run_notebooks(
     device: str | None = None,
     scheduler: str | None = None,
     wait: bool = True,
+    max_kernel_starts: int = 2,
 ) -> list[Outcome]:
     """Execute the claim notebooks of ``profile`` and return one :class:`Outcome` each.
 
@@ -484,7 +610,12 @@ def run_notebooks(
         Raise :class:`NotebookRunError` at the end if any notebook failed (default).
     device, scheduler : str, optional
         Injected into every notebook when given (``device``: ``"cpu"``, ``"cuda"`` or
-        ``"auto"``; ``scheduler``: a Dask scheduler address).
+        ``"auto"``; ``scheduler``: a Dask scheduler address). With ``scheduler`` the notebooks
+        run as tasks on that cluster, all at once, and their sweeps spread over it too
+        (:mod:`sparsestudy.study.distributed`); the executed notebooks and records come back
+        and are written here, as after a local run.
+    max_kernel_starts : int
+        With ``scheduler``: how many kernels may start at once on the cluster.
     wait : bool
         When another run holds this profile's folder: wait for it (default) or raise
         :class:`~sparsestudy.study.layout.RunInProgress`.
@@ -513,6 +644,13 @@ def run_notebooks(
     with run_lock(rdir, wait=wait, what=f"sparsestudy run --profile {profile}"):
         state = _read_state(rdir)
         outcomes: list[Outcome] = []
+        if scheduler is not None:
+            outcomes = _run_on_cluster(selected, profiles, profile, results_dir, rdir, state,
+                                       force, kernel_name, device, scheduler, progress,
+                                       max_kernel_starts)
+            if raise_on_failure and any(o.status == "failed" for o in outcomes):
+                raise NotebookRunError(outcomes)
+            return outcomes
         bar = tqdm(selected, desc=f"notebooks ({profile})", unit="nb", disable=not progress,
                    file=sys.stderr, position=0)
         for nb in bar:
@@ -529,19 +667,7 @@ def run_notebooks(
                 out = _run_one(nb, params, root, rdir, profile, kernel_name, progress)
                 out.reason = why or "forced"
                 if out.status == "ran":
-                    rec = load_record(record)
-                    state["notebooks"][nb.stem] = {
-                        "claim": nb.claim,
-                        "fingerprint": rec["fingerprint"],
-                        "resolved_parameters": params,
-                        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(
-                            timespec="seconds"),
-                        "elapsed_s": round(out.elapsed_s, 3),
-                        "record": record.name,
-                        "record_sha256": fp.sha256(record.read_bytes()),
-                        "executed": executed.relative_to(rdir).as_posix(),
-                    }
-                    _write_state(rdir, state)
+                    _note_run(state, rdir, nb, params, out)
             outcomes.append(out)
             if progress:
                 bar.write(out.describe(), file=sys.stderr)
