@@ -236,3 +236,12 @@ def test_online_bad_coder_arguments(patches):
         OnlineDictionaryLearning(5, coder="omp", callback=3).fit(patches)
     with pytest.raises(ValueError, match="D has"):
         sparse_codes(patches, np.ones((3, 5)))
+
+
+def test_sample_patches_remove_mean():
+    a = sample_patches(30, 5, images=["camera"], seed=4)
+    b = sample_patches(30, 5, images=["camera"], seed=4, remove_mean=True)
+    np.testing.assert_allclose(b, a - a.mean(axis=1, keepdims=True))
+    np.testing.assert_allclose(b.mean(axis=1), 0.0, atol=1e-15)
+    with pytest.raises(TypeError, match="remove_mean"):
+        sample_patches(3, 5, images=["camera"], remove_mean=1)
