@@ -94,7 +94,9 @@ def built(project):
     stale_page = project / "_build" / "html" / "book" / "chapters" / "c55_stale.html"
     stale_page.parent.mkdir(parents=True)
     stale_page.write_text("<html>an old chapter</html>")
-    index = build_book("quick", project, chapters="published", strict=True)
+    with pytest.MonkeyPatch.context() as mp:     # as the publish workflow sets it
+        mp.setenv("SPARSESTUDY_REPOSITORY_URL", "https://github.com/owner/name")
+        index = build_book("quick", project, chapters="published", strict=True)
     assert not stale_page.exists()
     return project, index
 
@@ -119,6 +121,23 @@ def test_chapters_are_the_published_ones_and_the_quick_ones_say_so(built):
     assert "glue:text" not in full and "reduced-scale" not in full
     quick = _text(_html(root, "book/chapters/c97_later.html"))
     assert "6.283" in quick and "has not been run at full scale yet" in quick
+    # the repository URL is configured: launch links and the repository button
+    page = _html(root, "book/chapters/c98_tiny.html")
+    assert "https://mybinder.org/v2/gh/owner/name/main?labpath=notebooks/c98_tiny.ipynb" in page
+    assert "https://colab.research.google.com/github/owner/name/blob/main/notebooks/" \
+        "c98_tiny.ipynb" in page
+    assert 'href="https://github.com/owner/name"' in _html(root, "book/intro.html")
+
+
+def test_no_launch_links_without_a_repository_url(project, monkeypatch):
+    from sparsestudy.study.book import copy_chapters, repository_url
+
+    monkeypatch.delenv("SPARSESTUDY_REPOSITORY_URL", raising=False)
+    assert repository_url(project) is None      # _config.yml's repository.url is empty
+    copy_chapters("quick", project, chapters="published", url=repository_url(project))
+    assert "mybinder" not in (project / "book" / "chapters" / "c98_tiny.ipynb").read_text()
+    with pytest.raises(ValueError, match="https://github.com/OWNER/NAME"):
+        repository_url(project, "http://example.com/x")
 
 
 def test_scoreboard_shows_both_verdicts_and_explains_the_difference(built):

@@ -715,6 +715,10 @@ def _configured(root: Path, url: str | None) -> Path | None:
     html = config.setdefault("html", {})
     html["use_repository_button"] = True
     html["use_issues_button"] = True
+    # Jupyter Book resolves local extensions' folders from the configuration file's folder
+    local = (config.get("sphinx") or {}).get("local_extensions") or {}
+    for name, folder in local.items():
+        local[name] = str((root / folder).resolve())
     path = root / "_build" / "_config.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
