@@ -390,10 +390,11 @@ def scoreboard_markdown(profile: str = "quick", root: str | os.PathLike | None =
         out += ["## Provenance of the published records", ""]
         for r in pub_rows:
             prov = r.published.record["provenance"]
-            minutes = r.published.record.get("elapsed_s", 0) / 60
+            seconds = float(r.published.record.get("elapsed_s", 0))
+            took = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
             out.append(f"- **{r.claim}**: run on {_date(r.published.record)} at commit "
                        f"`{(prov.get('commit') or '')[:12]}` on {md_escape(prov['processor'])} "
-                       f"({prov['device']}), {minutes:.0f} min, seeds "
+                       f"({prov['device']}) in {took}, seeds "
                        f"{md_escape(format_value(r.published.record['seeds']))}.")
         out.append("")
     chapter_notes = [f"{r.claim}'s chapter shows the {r.chapter} profile: it has not been run "
