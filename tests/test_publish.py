@@ -17,7 +17,7 @@ import pytest
 from sparsestudy.study import fingerprint
 from sparsestudy.study.cli import main
 from sparsestudy.study.publish import (MANIFEST, PublishError, check_results, publish,
-                                       publish_from, published, read_manifest, stale_claims)
+                                       published, read_manifest, stale_claims)
 
 pytestmark = pytest.mark.slow
 
