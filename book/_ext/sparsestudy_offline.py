@@ -10,10 +10,14 @@
   book never launches thebe (``launch_buttons.thebe: false``), and a second copy of that
   ``const`` is a SyntaxError on every page. The script is dropped from each page's scripts
   when thebe is off, and kept once when it is on.
+* **The injected parameters collapsed.** papermill puts the values a run used in a cell tagged
+  ``injected-parameters`` right after the ``parameters`` cell; in the book it is collapsed
+  (``hide-input``) like the parameters cell, so a chapter opens with its title and prose.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -83,7 +87,36 @@ def _one_thebe_config(app: Sphinx, pagename, templatename, context, doctree) -> 
     context["script_files"] = kept
 
 
+#: the tags that already say how a cell's code shows
+_VISIBILITY = {"hide-input", "hide-cell", "remove-input", "remove-cell"}
+
+
+def collapse_injected_parameters(text: str) -> str:
+    """A notebook's JSON with its ``injected-parameters`` cell tagged ``hide-input`` (unless
+    it says how to show already); other text is returned as it is."""
+    if '"injected-parameters"' not in text:
+        return text
+    try:
+        nb = json.loads(text)
+    except ValueError:
+        return text
+    changed = False
+    for cell in nb.get("cells", []):
+        meta = cell.setdefault("metadata", {})
+        tags = list(meta.get("tags", []))
+        if "injected-parameters" in tags and not _VISIBILITY & set(tags):
+            meta["tags"] = tags + ["hide-input"]
+            changed = True
+    return json.dumps(nb, ensure_ascii=False) if changed else text
+
+
+def _on_source_read(app: Sphinx, docname: str, source: list) -> None:
+    if str(app.env.doc2path(docname)).endswith(".ipynb"):
+        source[0] = collapse_injected_parameters(source[0])
+
+
 def setup(app: Sphinx) -> dict:
+    app.connect("source-read", _on_source_read)
     app.connect("config-inited", _check_mathjax_path)
     app.connect("html-page-context", _one_thebe_config, priority=900)
     app.connect("build-finished", _copy_mathjax)
