@@ -226,10 +226,16 @@ def test_code_fingerprint_covers_the_trainer(monkeypatch):
     base = code_fingerprint()
     assert base == code_fingerprint() and len(base) == 64
     real = persistence._defining_sources
+    def edited(suffix):
+        return lambda: [(n, s + (suffix if "unrolled.training" in n else "")) for n, s in real()]
+
+    monkeypatch.setattr(persistence, "_defining_sources", edited("\nX_ = 1\n"))
+    assert code_fingerprint() != base                  # a code change retrains
+    monkeypatch.setattr(persistence, "_defining_sources", edited("\n# a comment\n"))
+    assert code_fingerprint() == base                  # comments do not
     monkeypatch.setattr(persistence, "_defining_sources",
-                        lambda: [(n, s + ("#" if "unrolled.training" in n else ""))
-                                 for n, s in real()])
-    assert code_fingerprint() != base
+                        lambda: [(n, s.replace('"""', '"""Edited. ', 1)) for n, s in real()])
+    assert code_fingerprint() == base                  # nor do docstrings
     names = [n for n, _ in real()]
     assert "sparsestudy.unrolled.networks" in names and "sparsestudy.training" in names
     assert not any(n.startswith(("sparsestudy.solvers", "sparsestudy.study.")) for n in names)

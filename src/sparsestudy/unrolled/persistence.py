@@ -3,9 +3,9 @@
 
 :class:`NetworkCache` keeps trained networks under a folder, one file per configuration. A
 file's name is a hash of the configuration (the problem, the recipe, the seed: whatever the
-caller passes) and of :func:`code_fingerprint`, the source of the modules that define the
-networks and their trainer, so an edit to one of those retrains while an edit elsewhere in the
-library keeps the cached networks. Files are written atomically (a temporary file, then
+caller passes) and of :func:`code_fingerprint`, the code of the modules that define the
+networks and their trainer, so an edit to that code retrains while an edit elsewhere in the
+library (or to a docstring or comment) keeps the cached networks. Files are written atomically (a temporary file, then
 ``os.replace``), so an interrupted run leaves either a complete file or none, and the next run
 resumes from the networks already trained.
 """
@@ -78,14 +78,32 @@ def _defining_sources() -> list[tuple[str, str]]:
     return out
 
 
+def _code_only(source: str) -> str:
+    """The syntax tree of ``source`` without docstrings (comments are not in it): editing the
+    documentation of a module keeps its networks."""
+    import ast
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(source))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 def code_fingerprint() -> str:
-    """SHA-256 of the source of the modules that define the networks and their training
-    (:mod:`sparsestudy.steps`, :mod:`sparsestudy.training`, :mod:`.networks`,
-    :mod:`.samplers`, :mod:`.training`) and of the functions they train with
-    (:func:`sparsestudy.metrics.nmse_db`, :func:`sparsestudy.data.sparse_code_stream`)."""
+    """SHA-256 of the code (syntax trees without docstrings or comments) of the modules that
+    define the networks and their training (:mod:`sparsestudy.steps`,
+    :mod:`sparsestudy.training`, :mod:`.networks`, :mod:`.samplers`, :mod:`.training`) and of
+    the functions they train with (:func:`sparsestudy.metrics.nmse_db`,
+    :func:`sparsestudy.data.sparse_code_stream`)."""
     h = hashlib.sha256()
     for name, src in _defining_sources():
-        h.update(name.encode() + b"\0" + src.encode() + b"\0")
+        h.update(name.encode() + b"\0" + _code_only(src).encode() + b"\0")
     return h.hexdigest()
 
 
