@@ -253,7 +253,8 @@ def open_claim(claim: str, title: str, *, expected: Iterable[str],
 
 def close_claim(rec: ClaimRecord, *, show: bool = True) -> None:
     """Save the record atomically, glue ``<claim>_verdict``, ``<claim>_why`` and
-    ``<claim>_elapsed``, and show the summary (a table). Returns nothing, so the cell that
+    ``<claim>_elapsed``, and show the sub-claims as a table (:func:`summary_table`; the verdict
+    and its reason are glued for the prose). Returns nothing, so the cell that
     closes a notebook prints no path of the machine that ran it (the record is in
     ``rec.output_dir``)."""
     data = rec.to_dict()
@@ -266,18 +267,28 @@ def close_claim(rec: ClaimRecord, *, show: bool = True) -> None:
         _show_summary(data)
 
 
-def _show_summary(data: Mapping[str, Any]) -> None:
-    rows = ["| sub-claim | outcome | rule |", "| --- | --- | --- |"]
-    for k, s in data["subclaims"].items():
-        rule = " ".join(str(s["rule"]).split()).replace("|", "\\|")
-        rows.append(f"| {k} | {outcome_words(s)} | {rule} |")
-    text = (f"**{data['claim']} is {data['verdict']}.** {data['why']}\n\n" + "\n".join(rows))
-    try:
-        from IPython.display import Markdown, display
+def summary_table(data: Mapping[str, Any]):
+    """The sub-claims of a record as a pandas DataFrame (a real table in the book: a Markdown
+    table in a cell's output shows as pipe text, myst-nb renders outputs as CommonMark)."""
+    import pandas as pd
 
-        display(Markdown(text))
+    rows = []
+    for k, sub in data["subclaims"].items():
+        rows.append({"sub-claim": k, "outcome": outcome_words(sub),
+                     "rule": " ".join(str(sub["rule"]).split())})
+    return pd.DataFrame(rows, columns=["sub-claim", "outcome", "rule"]).set_index("sub-claim")
+
+
+def _show_summary(data: Mapping[str, Any]) -> None:
+    table = summary_table(data)
+    try:
+        import pandas as pd
+        from IPython.display import display
+
+        with pd.option_context("display.max_colwidth", None):
+            display(table)
     except ImportError:  # pragma: no cover
-        print(text)
+        print(table.to_string())
 
 
 __all__ = ["open_claim", "close_claim", "glue", "glue_markdown", "notebook_parameters", "NotebookClaim",
