@@ -22,7 +22,8 @@ import nbformat
 import pytest
 
 from sparsestudy.study import fingerprint
-from sparsestudy.study.book import (BookError, build_book, claim_rows, explain_difference,
+from sparsestudy.study.book import (CORRESPONDENCES, BookError, build_book, claim_rows,
+                                    explain_difference,
                                     format_claims, highlight_label, key_numbers,
                                     scoreboard_markdown)
 from sparsestudy.study.cli import main
@@ -317,6 +318,10 @@ def test_repository_book(built_quick_book):
             assert f"{claim} · {r.title}" in board
             assert (html / "book" / "chapters" / f"{r.stem}.html").is_file()
     assert (html / "book" / "api.html").is_file()
+    intro = (html / "book" / "intro.html").read_text(encoding="utf-8")
+    for claim, r in rows.items():   # the intro links a tested claim to its chapter
+        if r.stem and claim in {c for *_, cs in CORRESPONDENCES for c in cs}:
+            assert f'href="chapters/{r.stem}.html"' in intro, claim
     for page in ("intro", "scoreboard"):
         text = _text((html / "book" / f"{page}.html").read_text(encoding="utf-8"))
         assert "glue:" not in text and "n_iter" not in text

@@ -453,10 +453,11 @@ CORRESPONDENCES = [
 
 def correspondences_markdown(chapters: Mapping[str, str]) -> str:
     """The intro's table of correspondences; ``chapters`` maps a claim id to its chapter's
-    stem. A claim without a chapter is named as not yet tested, never linked."""
+    stem. A claim without a chapter is named as not yet tested, never linked. (The intro
+    includes it, and MyST resolves the links from the including page, ``book/intro.md``.)"""
     out = ["| Sparse coding | Deep learning | Chapter |", "| --- | --- | --- |"]
     for sparse, deep, claims in CORRESPONDENCES:
-        links = [f"[{c}](../chapters/{chapters[c]}.ipynb)" for c in claims if c in chapters]
+        links = [f"[{c}](chapters/{chapters[c]}.ipynb)" for c in claims if c in chapters]
         later = [c for c in claims if c not in chapters]
         cell = ", ".join(links)
         if later:
