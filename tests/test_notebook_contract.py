@@ -290,3 +290,20 @@ def test_full_profile_seeds_follow_the_register():
         entry = full.get(path.stem) or {}
         need = FULL_SEEDS.get(claim, 5)
         assert len(entry.get("seeds", [])) >= need, f"{path.stem}: full profile needs >= {need} seeds"
+
+
+def test_closing_summary_is_a_real_table():
+    """A Markdown table in a cell's output shows as pipe text in the book (outputs render as
+    CommonMark): close_claim shows a DataFrame, one row per sub-claim, rules in full."""
+    from sparsestudy.study.notebook import summary_table
+
+    long_rule = "a rule " * 30
+    table = summary_table({"subclaims": {
+        "a": {"holds": True, "rule": "x > 1"},
+        "b": {"holds": None, "rule": long_rule},
+        "e": {"holds": True, "rule": "r", "consistency": True}}})
+    assert list(table.index) == ["a", "b", "e"] and list(table.columns) == ["outcome", "rule"]
+    assert table.loc["a", "outcome"] == "holds"
+    assert table.loc["b", "outcome"] == "is inconclusive"
+    assert table.loc["b", "rule"] == " ".join(long_rule.split())
+    assert "consistency check" in table.loc["e", "outcome"]
