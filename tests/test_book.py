@@ -146,7 +146,7 @@ def test_scoreboard_shows_both_verdicts_and_explains_the_difference(built):
     md = (root / "book" / "scoreboard.md").read_text(encoding="utf-8")
     row = next(line for line in md.splitlines() if line.startswith("| [C98"))
     assert row.startswith("| [C98 · Tiny claims hold](chapters/c98_tiny.ipynb) |")
-    assert "✅ **supported** (2 of 2 hold)" in row and "🟡 **mixed** (1 of 2 hold)" in row
+    assert "✔ **supported** (2 of 2 hold)" in row and "◑ **mixed** (1 of 2 hold)" in row
     assert "answer: 9.425" in row  # the published record's key number
     later = next(line for line in md.splitlines() if line.startswith("| [C97"))
     assert "not yet run at full scale" in later and "(quick profile)" in later
@@ -225,7 +225,7 @@ def test_scoreboard_escapes_and_cleans_key_numbers(tmp_path, make_project):
     md = scoreboard_markdown("quick", root)
     row = next(line for line in md.splitlines() if line.startswith("| C05"))
     assert "C05 · Pooling \\| is \\$L\\_0\\$ \\*projection\\*" in row
-    assert "— not yet run at full scale" in row and "🟡 **mixed** (1 of 3 hold)" in row
+    assert "— not yet run at full scale" in row and "◑ **mixed** (1 of 3 hold)" in row
     assert "accuracy: 98.77 %" in row and "gap after 2000 steps: 1e-09" in row
     assert "seconds" not in row and "C05c" not in row and "…" in row
     assert "commit `0123456789ab` plus uncommitted changes" in md

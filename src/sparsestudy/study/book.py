@@ -38,7 +38,9 @@ from .publish import PUBLISHED_PROFILE, Published, published
 from .record import INCONCLUSIVE, MIXED, NOT_SUPPORTED, SUPPORTED, VERDICTS, load_records
 from .runner import discover_notebooks, notebook_status
 
-MARKERS = {SUPPORTED: "✅", MIXED: "🟡", NOT_SUPPORTED: "❌", INCONCLUSIVE: "⚪"}
+#: verdict markers in characters every common font has (colour emoji show as boxes without an
+#: emoji font)
+MARKERS = {SUPPORTED: "✔", MIXED: "◑", NOT_SUPPORTED: "✘", INCONCLUSIVE: "○"}
 HOLDS, FAILS, UNDECIDED = "✓", "✗", "?"
 STALE = "⚠️ stale"
 #: where the build writes pages it generates (not committed)
@@ -324,7 +326,12 @@ def scoreboard_markdown(profile: str = "quick", root: str | os.PathLike | None =
     pub_rows = [r for r in rows if r.published]
     n = {v: sum(r.published_verdict == v for r in rows) for v in VERDICTS}
 
-    out = ["---", "html_theme.sidebar_secondary.remove: true", "---", "", "# Scoreboard", ""]
+    out = ["---", "html_theme.sidebar_secondary.remove: true", "---", "",
+           # the page's table uses the whole width the theme keeps for the in-page contents
+           # (on a phone it scrolls sideways rather than squeezing rows a screen tall)
+           "<style>.bd-article-container { max-width: 100% !important; } "
+           ".full-width table { min-width: 720px; }</style>", "",
+           "# Scoreboard", ""]
     out.append(
         f"The study's verdicts are those of the **{PUBLISHED_PROFILE}** profile, the study's "
         f"real scale, published with the book; the **{profile}** column is the reduced-scale "
