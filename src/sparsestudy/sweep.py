@@ -181,12 +181,15 @@ def _run_point(fn: bytes | Callable, point: dict[str, Any], seed: int, threads: 
             "worker": f"{os.uname().nodename}:{os.getpid()}"}
 
 
-def library_fingerprint() -> str:
-    """SHA-256 over the library's Python sources (paths and contents), study machinery
-    included: two processes with equal fingerprints run the same code."""
+def library_fingerprint(study: bool = True) -> str:
+    """SHA-256 over the library's Python sources (paths and contents): two processes with
+    equal fingerprints run the same code. ``study=False`` leaves out the study machinery
+    (``sparsestudy/study``), which computes no number (e.g. to name a sweep's store)."""
     base = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for path in sorted(base.rglob("*.py")):
+        if not study and path.relative_to(base).parts[0] == "study":
+            continue
         h.update(path.relative_to(base).as_posix().encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
     return h.hexdigest()
