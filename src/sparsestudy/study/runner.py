@@ -22,6 +22,11 @@ For each notebook the runner
   parameters, library modules and device kind), as long as its record (unmodified) and
   executed copy exist. ``<results>/runs.json`` keeps each notebook's last successful run.
 
+With ``scheduler`` (``sparsestudy run --scheduler tcp://HOST:PORT``) the notebooks that need
+to run become tasks on that Dask cluster, all submitted at once; each executed notebook and
+record comes back and goes through the same checks and atomic writes here
+(:mod:`sparsestudy.study.distributed`). Without it, everything runs in this process.
+
 Two runs of one profile never write its folder at once: the second waits for the first
 (:func:`sparsestudy.study.layout.run_lock`) and says so.
 
