@@ -12,9 +12,9 @@ Chromium is Debian's package (``make setup`` installs it as root; Playwright's o
 downloads fail here) driven by Playwright. Without Chromium the test skips, saying how to get
 it, except under CI (``CI`` set), where it fails.
 
-The book: the ``built_quick_book`` fixture of ``conftest.py`` when there is one (the suite
-builds the book once); else ``$SPARSESTUDY_BOOK_HTML`` (an already built ``_build/html``);
-else this module builds it (``sparsestudy run --profile quick``, which skips what is up to
+The book: ``$SPARSESTUDY_BOOK_HTML`` when set (an already built ``_build/html``); else the
+``built_quick_book`` fixture of ``conftest.py`` (the suite builds the book once); else this
+module builds it (``sparsestudy run --profile quick``, which skips what is up to
 date, then ``sparsestudy book --profile quick``).
 """
 
@@ -92,11 +92,14 @@ def _build_quick_book() -> Path:
 
 @pytest.fixture(scope="session")
 def book_html(request) -> Path:
-    try:
-        html = Path(request.getfixturevalue("built_quick_book"))
-    except pytest.FixtureLookupError:
-        given = os.environ.get("SPARSESTUDY_BOOK_HTML")
-        html = Path(given) if given else _build_quick_book()
+    given = os.environ.get("SPARSESTUDY_BOOK_HTML")
+    if given:
+        html = Path(given)
+    else:
+        try:
+            html = Path(request.getfixturevalue("built_quick_book"))
+        except pytest.FixtureLookupError:
+            html = _build_quick_book()
     assert (html / "index.html").is_file(), f"no built book in {html}"
     return html
 
@@ -199,9 +202,17 @@ def source_math(page: str, root: Path = REPO) -> int | None:
     for suffix in (".md", ".ipynb"):
         src = root / f"{stem}{suffix}"
         if src.is_file():
-            return count_math(src.read_text(encoding="utf-8")) if suffix == ".md" \
-                else notebook_math(src)
+            return count_math(with_includes(src)) if suffix == ".md" else notebook_math(src)
     return None
+
+
+_INCLUDE = re.compile(r"^(```+|:::+)\{include\}\s*(\S+)[^\n]*\n(.*?)^\1\s*$", re.M | re.S)
+
+
+def with_includes(path: Path) -> str:
+    """A Markdown file's text with its {include} directives replaced by the files they name."""
+    text = path.read_text(encoding="utf-8")
+    return _INCLUDE.sub(lambda m: with_includes((path.parent / m.group(2)).resolve()), text)
 
 
 def _extension():

@@ -10,6 +10,9 @@
   book never launches thebe (``launch_buttons.thebe: false``), and a second copy of that
   ``const`` is a SyntaxError on every page. The script is dropped from each page's scripts
   when thebe is off, and kept once when it is on.
+* **The menu buttons work.** ``book/_static/sparsestudy-menu.js`` (on every page) hands a click
+  on sphinx-book-theme's visible ☰ and contents buttons to the first button of each kind, the
+  only one the themes' scripts listen to (without it the ☰ menu does nothing at 400 px).
 * **The injected parameters collapsed.** papermill puts the values a run used in a cell tagged
   ``injected-parameters`` right after the ``parameters`` cell; in the book it is collapsed
   (``hide-input``) like the parameters cell, so a chapter opens with its title and prose.
@@ -50,6 +53,9 @@ def _check_mathjax_path(app: Sphinx, config) -> None:
         raise ExtensionError(f"mathjax_path is a URL ({path}): the book serves MathJax itself; "
                              f"set sphinx.config.mathjax_path to {MATHJAX_DIR}/tex-mml-chtml.js")
     mathjax_source()           # fail early, before reading anything, when it is missing
+    static = str(Path(__file__).resolve().parents[1] / "_static")
+    if static not in config.html_static_path:
+        config.html_static_path.append(static)
 
 
 def _copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
@@ -120,4 +126,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _check_mathjax_path)
     app.connect("html-page-context", _one_thebe_config, priority=900)
     app.connect("build-finished", _copy_mathjax)
+    app.add_js_file("sparsestudy-menu.js", priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
