@@ -1,4 +1,4 @@
-// The ☰ and contents buttons on every width.
+// The ☰ and contents buttons on every width, and no script error on pages without contents.
 //
 // sphinx-book-theme 1.3 draws its own header buttons (.primary-toggle, .secondary-toggle)
 // beside pydata-sphinx-theme 0.17's, but both themes' scripts hook up only the first button
@@ -17,9 +17,21 @@
       });
     });
   }
+  // sphinx-book-theme hides the page's contents sidebar while full-width or margin content is
+  // on screen, and assumes the sidebar exists: on a page without headings (the scoreboard) it
+  // does not, and the theme's observer throws on every scroll. An empty, hidden one is enough.
+  function secondarySidebarPlaceholder() {
+    if (!document.querySelector("div.bd-sidebar-secondary")) {
+      var placeholder = document.createElement("div");
+      placeholder.className = "bd-sidebar-secondary";
+      placeholder.hidden = true;
+      document.body.appendChild(placeholder);
+    }
+  }
   function setup() {
     forward("primary");
     forward("secondary");
+    secondarySidebarPlaceholder();
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", setup);
