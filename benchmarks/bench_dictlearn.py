@@ -97,9 +97,11 @@ def matched_alpha(X: np.ndarray, D: np.ndarray, nonzeros: float = K_EVAL, n: int
 
 
 def held_out_error(X: np.ndarray, D: np.ndarray, k: int = K_EVAL) -> float:
-    """Mean squared error per pixel of the OMP-k codes of ``X`` (rows of ``D`` normalised)."""
+    """Mean squared error per pixel of the OMP-k codes of ``X`` (rows of ``D`` normalised;
+    all-zero atoms, which SPAMS' lasso mode can leave, are dropped: they code nothing)."""
     from sparsestudy.solvers import omp
-    D = D / np.maximum(np.linalg.norm(D, axis=1, keepdims=True), 1e-300)
+    norms = np.linalg.norm(D, axis=1)
+    D = D[norms > 0] / norms[norms > 0, None]
     Z = omp(X, D, k).codes
     return float(np.mean((X - Z @ D) ** 2))
 
@@ -340,7 +342,7 @@ def plot_curves(curves, target, path):
     for i, ((lib, method), g) in enumerate(curves[curves["round"] == 0].groupby(
             ["library", "method"], sort=False)):
         g = g.sort_values("seconds")
-        ax.plot(g.seconds, 10 * np.log10(1 / g.held_out_mse), "-o", ms=2.5,
+        ax.plot(g.seconds, 10 * np.log10(1 / g.held_out_mse), marker="o", ms=2.5,
                 label=f"{lib}: {method}", ls="-" if lib == "sparsestudy" else "--", color=f"C{i}")
     ax.axhline(10 * np.log10(1 / target), color="k", lw=0.8, ls=":",
                label="target: scikit-learn's best")
