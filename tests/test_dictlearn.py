@@ -256,3 +256,34 @@ def test_sample_patches_remove_mean():
     np.testing.assert_allclose(b.mean(axis=1), 0.0, atol=1e-15)
     with pytest.raises(TypeError, match="remove_mean"):
         sample_patches(3, 5, images=["camera"], remove_mean=1)
+
+
+def test_bench_dictlearn_target_and_ratios():
+    """The benchmark's rule: the target is scikit-learn's best held-out error; a learner's time
+    is its first snapshot at or below it; zero atoms are dropped before OMP."""
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_dictlearn.py"
+    spec = importlib.util.spec_from_file_location("bench_dictlearn", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = [("scikit-learn", "sk", t, e) for t, e in [(1, 3.0), (5, 2.0), (9, 2.5)]] + \
+        [("sparsestudy", "fast", t, e) for t, e in [(0.5, 2.4), (1.0, 1.9), (2.0, 2.1)]] + \
+        [("sparsestudy", "never", t, e) for t, e in [(0.1, 2.2), (0.2, 2.05)]]
+    curves = pd.DataFrame([dict(library=a, method=b, round=0, seconds=t, held_out_mse=e)
+                           for a, b, t, e in rows])
+    table, target = bench.summarise(curves)
+    assert target == 2.0
+    t = table.set_index("method")
+    assert t.loc["fast", "time_to_target_s"] == 1.0 and t.loc["fast", "x_sklearn"] == 5.0
+    assert np.isinf(t.loc["never", "time_to_target_s"]) and t.loc["never", "x_sklearn"] == 0.0
+    rng = np.random.default_rng(0)
+    X, D = rng.standard_normal((20, 8)), rng.standard_normal((10, 8))
+    D0 = np.vstack([D, np.zeros((1, 8))])
+    assert bench.held_out_error(X, D0, k=2) == pytest.approx(bench.held_out_error(X, D, k=2))
+    Dn = D / np.linalg.norm(D, axis=1, keepdims=True)
+    alpha = bench.matched_alpha(X, Dn, nonzeros=3, n=20)
+    from sparsestudy.solvers import lasso
+    assert abs((lasso(X, Dn, alpha).codes != 0).sum(1).mean() - 3) <= 0.5
