@@ -179,7 +179,9 @@ def notebook_math(path: Path) -> int:
         if cell["cell_type"] != "code":
             continue
         for out in cell.get("outputs", []):
-            md = out.get("data", {}).get("text/markdown")
+            data = out.get("data", {})
+            # a glued value is stored as application/papermill.record/text/markdown
+            md = next((v for k, v in data.items() if k.endswith("text/markdown")), None)
             if md is None:
                 continue
             key = (out.get("metadata", {}).get("scrapbook") or {}).get("name")
@@ -257,6 +259,21 @@ def test_injected_parameters_are_collapsed():
     plain = '{"cells": []}'
     assert ext.collapse_injected_parameters(plain) is plain
     assert ext.collapse_injected_parameters("# a Markdown page") == "# a Markdown page"
+
+
+def test_notebook_math_follows_glue_and_skips_hidden_outputs(tmp_path):
+    glued = {"output_type": "display_data", "metadata": {"scrapbook": {"name": "k_story"}},
+             "data": {"application/papermill.record/text/markdown": "so $a = b$ here"}}
+    shown = {"output_type": "display_data", "metadata": {}, "data": {"text/markdown": "$x$"}}
+    nb = {"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": "Math $y$, {glue:md}`k_story`."},
+        {"cell_type": "code", "metadata": {}, "source": "", "outputs": [glued, shown]},
+        {"cell_type": "code", "metadata": {"tags": ["remove-output"]}, "source": "",
+         "outputs": [shown]},
+        {"cell_type": "markdown", "metadata": {}, "source": "again {glue:md}`k_story`"}]}
+    path = tmp_path / "c99.ipynb"
+    path.write_text(json.dumps(nb))
+    assert notebook_math(path) == 1 + 1 + 1 + 1     # $y$, two glue uses, the shown output
 
 
 def test_count_math_reads_myst_like_the_book():
