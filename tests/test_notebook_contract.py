@@ -307,3 +307,18 @@ def test_closing_summary_is_a_real_table():
     assert table.loc["b", "outcome"] == "is inconclusive"
     assert table.loc["b", "rule"] == " ".join(long_rule.split())
     assert "consistency check" in table.loc["e", "outcome"]
+
+
+def test_glue_markdown_keeps_a_string_that_names_a_directory(tmp_path, monkeypatch):
+    """IPython's Markdown reads a string naming an existing path as a file; a glued parameter
+    (a results folder, say) must be shown as text, and output_dir is not glued at all."""
+    from sparsestudy.study import notebook
+
+    glued = {}
+    monkeypatch.setattr(notebook, "glue", lambda name, value, display=False:
+                        glued.__setitem__(name, value))
+    notebook.glue_markdown("c99_p_where", str(tmp_path))
+    assert glued["c99_p_where"].data == str(tmp_path)
+    claim = notebook.NotebookClaim("C99", "A test claim", profile="quick", seeds=[0])
+    keys = claim.glue_parameters({"output_dir": str(tmp_path), "scheduler": None, "b_snr": 3.0})
+    assert keys == ["c99_p_b_snr"]

@@ -77,7 +77,9 @@ def glue_markdown(name: str, text: str) -> None:
 
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    glue(name, Markdown(text))
+    markdown = Markdown("")       # IPython reads a string naming an existing file (or fetches a
+    markdown.data = text          # URL) passed to the constructor: set the text afterwards
+    glue(name, markdown)
 
 
 class NotebookClaim(ClaimRecord):
@@ -109,6 +111,8 @@ class NotebookClaim(ClaimRecord):
         keys = []
         for name, value in params.items():
             if not isinstance(name, str) or not name.replace("_", "").isalnum():
+                continue
+            if name in ("output_dir", "scheduler"):    # where and how it ran, not what
                 continue
             text = _parameter_text(value)
             if text is None:
