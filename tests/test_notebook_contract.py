@@ -322,3 +322,25 @@ def test_glue_markdown_keeps_a_string_that_names_a_directory(tmp_path, monkeypat
     claim = notebook.NotebookClaim("C99", "A test claim", profile="quick", seeds=[0])
     keys = claim.glue_parameters({"output_dir": str(tmp_path), "scheduler": None, "b_snr": 3.0})
     assert keys == ["c99_p_b_snr"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_glue_format_specs_are_valid(path):
+    """Every ``{glue:text}`name:spec``` carries a format spec Python accepts for an int or a float
+    (a stray brace fails the book build, which treats myst-nb's warning as an error)."""
+    import re
+
+    nb = nbformat.read(path, as_version=4)
+    bad = []
+    for text in _markdown(nb):
+        for name, spec in re.findall(r"\{glue:text\}`([A-Za-z0-9_]+):([^`]*)`", text):
+            ok = False
+            for number in (1, 1.5):                    # an int spec (d) or a float one
+                try:
+                    format(number, spec)
+                    ok = True
+                except ValueError:
+                    pass
+            if not ok:
+                bad.append(f"{name}:{spec}")
+    assert not bad, f"invalid format specs: {bad}"
