@@ -344,3 +344,22 @@ def test_glue_format_specs_are_valid(path):
             if not ok:
                 bad.append(f"{name}:{spec}")
     assert not bad, f"invalid format specs: {bad}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_text_parameters_are_shown_with_glue_md(path):
+    """A parameter glued as Markdown (a string or a list: ``glue_parameters``) must be shown
+    with ``{glue:md}``; ``{glue:text}`` would print ``<IPython.core.display.Markdown object>``."""
+    nb = nbformat.read(path, as_version=4)
+    values = {}
+    for node in ast.parse(_parameters_cell(nb).source).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    claim = claim_of_stem(path.stem).lower()
+    bad = [name for text in _markdown(nb)
+           for name in re.findall(r"\{glue:text\}`" + claim + r"_p_([A-Za-z0-9_]+)", text)
+           if isinstance(values.get(name), (str, list, tuple))]
+    assert not bad, f"shown with glue:text but glued as Markdown: {bad}"
