@@ -527,6 +527,22 @@ def _finish_remote(nb: Notebook, params: dict[str, Any], rdir: Path, profile: st
     return outcome
 
 
+def _plan(nb: Notebook, profile: str, overrides: Mapping[str, Any], results_dir: Any,
+          rdir: Path, state: Mapping[str, Any], force: bool, device: Any, scheduler: Any
+          ) -> tuple[dict[str, Any], str | None, Outcome | None]:
+    """A notebook's resolved parameters, why it must run (``None``: up to date), and its
+    "skipped" outcome when it need not run (``None`` otherwise)."""
+    params = resolve_parameters(profile, overrides, results_dir, device=device,
+                                scheduler=scheduler)
+    record = record_path(rdir, nb.claim)
+    executed = rdir / "executed" / f"{nb.stem}.ipynb"
+    why = _why_run(state["notebooks"].get(nb.stem), nb, params, record, executed)
+    if why is None and not force:
+        return params, why, Outcome(nb.claim, nb.stem, "skipped", reason="up to date",
+                                    record=record, executed=executed, parameters=params)
+    return params, why, None
+
+
 def _run_on_cluster(selected: list[Notebook], profiles: Mapping[str, dict[str, Any]],
                     profile: str, results_dir: Any, rdir: Path, state: dict[str, Any],
                     force: bool, kernel_name: str, device: str | None, scheduler: Any,
@@ -543,14 +559,10 @@ def _run_on_cluster(selected: list[Notebook], profiles: Mapping[str, dict[str, A
         check_workers(client)
         futures = {}
         for nb in selected:
-            params = resolve_parameters(profile, profiles.get(nb.stem, {}), results_dir,
-                                        device=device, scheduler=scheduler)
-            record = record_path(rdir, nb.claim)
-            executed = rdir / "executed" / f"{nb.stem}.ipynb"
-            why = _why_run(state["notebooks"].get(nb.stem), nb, params, record, executed)
-            if why is None and not force:
-                outcomes[nb.stem] = Outcome(nb.claim, nb.stem, "skipped", reason="up to date",
-                                            record=record, executed=executed, parameters=params)
+            params, why, skipped = _plan(nb, profile, profiles.get(nb.stem, {}), results_dir,
+                                         rdir, state, force, device, scheduler)
+            if skipped is not None:
+                outcomes[nb.stem] = skipped
                 continue
             try:
                 _check_parameters(nb, params)
@@ -660,15 +672,9 @@ def run_notebooks(
                    file=sys.stderr, position=0)
         for nb in bar:
             bar.set_postfix_str(nb.stem)
-            params = resolve_parameters(profile, profiles.get(nb.stem, {}), results_dir,
-                                        device=device, scheduler=scheduler)
-            record = record_path(rdir, nb.claim)
-            executed = rdir / "executed" / f"{nb.stem}.ipynb"
-            why = _why_run(state["notebooks"].get(nb.stem), nb, params, record, executed)
-            if why is None and not force:
-                out = Outcome(nb.claim, nb.stem, "skipped", reason="up to date", record=record,
-                              executed=executed, parameters=params)
-            else:
+            params, why, out = _plan(nb, profile, profiles.get(nb.stem, {}), results_dir,
+                                     rdir, state, force, device, scheduler)
+            if out is None:
                 out = _run_one(nb, params, root, rdir, profile, kernel_name, progress)
                 out.reason = why or "forced"
                 if out.status == "ran":
