@@ -226,7 +226,8 @@ def test_scoreboard_escapes_and_cleans_key_numbers(tmp_path, make_project):
     row = next(line for line in md.splitlines() if line.startswith("| C05"))
     assert "C05 · Pooling \\| is \\$L\\_0\\$ \\*projection\\*" in row
     assert "— not yet run at full scale" in row and "◑ **mixed** (1 of 3 hold)" in row
-    assert "accuracy: 98.77 %" in row and "gap after 2000 steps: 1e-09" in row
+    assert "<li>accuracy: 98.77 %</li>" in row and "<li>gap after 2000 steps: 1e-09</li>" in row
+    assert row.count('<ul class="key-numbers">') == 1
     assert "seconds" not in row and "C05c" not in row and "…" in row
     assert "commit `0123456789ab` plus uncommitted changes" in md
     assert "has a record but no notebook" in md

@@ -575,3 +575,37 @@ def test_menu_opens_on_a_phone(browser, site, reports):
             p.close()
             context.close()
     _fail_on(problems)
+
+
+_SCOREBOARD_FIT = """
+() => {
+  const table = document.querySelector('.full-width table');
+  if (!table) return null;
+  const rows = [...table.querySelectorAll('tbody tr')];
+  const cells = rows.length ? [...rows[0].querySelectorAll('td')] : [];
+  const lefts = cells.map(c => Math.round(c.getBoundingClientRect().left));
+  return {width: Math.round(table.getBoundingClientRect().width), viewport: window.innerWidth,
+          page: document.documentElement.scrollWidth, rows: rows.length,
+          stacked: lefts.length > 1 && new Set(lefts).size === 1,
+          lists: table.querySelectorAll('ul.key-numbers li').length};
+}
+"""
+
+
+@pytest.mark.slow
+def test_scoreboard_reads_on_a_phone(browser, site, reports):
+    """At 400 px each claim of the scoreboard is a card (its cells stacked, one under the
+    other) that fits the screen: no sideways scrolling, key numbers as a list."""
+    data, errors = _visit(browser, site, "book/scoreboard.html", PHONE, collect=False)
+    p, context = data["_page"], data["_context"]
+    try:
+        fit = p.evaluate(_SCOREBOARD_FIT)
+    finally:
+        p.close()
+        context.close()
+    assert not errors, errors
+    assert fit is not None, "the scoreboard has no table"
+    assert fit["rows"] >= 1 and fit["lists"] >= 1, fit
+    assert fit["stacked"], f"the scoreboard's cells sit side by side at 400 px: {fit}"
+    assert fit["width"] <= fit["viewport"] and fit["page"] <= fit["viewport"], \
+        f"the scoreboard is wider than a 400-px screen: {fit}"

@@ -13,6 +13,8 @@
 * **The menu buttons work.** ``book/_static/sparsestudy-menu.js`` (on every page) hands a click
   on sphinx-book-theme's visible ☰ and contents buttons to the first button of each kind, the
   only one the themes' scripts listen to (without it the ☰ menu does nothing at 400 px).
+* **Readable tables.** ``book/_static/sparsestudy.css`` (on every page) pads the cells of the
+  pandas tables in cell outputs, which the theme leaves unpadded.
 * **The injected parameters collapsed.** papermill puts the values a run used in a cell tagged
   ``injected-parameters`` right after the ``parameters`` cell; in the book it is collapsed
   (``hide-input``) like the parameters cell, so a chapter opens with its title and prose.
@@ -127,4 +129,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", _one_thebe_config, priority=900)
     app.connect("build-finished", _copy_mathjax)
     app.add_js_file("sparsestudy-menu.js", priority=900)
+    app.add_css_file("sparsestudy.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -327,10 +327,21 @@ def scoreboard_markdown(profile: str = "quick", root: str | os.PathLike | None =
     n = {v: sum(r.published_verdict == v for r in rows) for v in VERDICTS}
 
     out = ["---", "html_theme.sidebar_secondary.remove: true", "---", "",
-           # the page's table uses the whole width the theme keeps for the in-page contents
-           # (on a phone it scrolls sideways rather than squeezing rows a screen tall)
+           # the page's table uses the whole width the theme keeps for the in-page contents;
+           # on a phone each claim becomes a card, its cells stacked under their headings
            "<style>.bd-article-container { max-width: 100% !important; } "
-           ".full-width table { min-width: 720px; }</style>", "",
+           ".key-numbers { margin: 0; padding-left: 1.1em; } "
+           "@media (max-width: 720px) { .full-width thead { display: none; } "
+           ".full-width table, .full-width tbody, .full-width tr, .full-width td "
+           "{ display: block; width: 100%; } "
+           ".full-width tr { border-top: 2px solid var(--pst-color-border); padding: .4em 0; } "
+           ".full-width td { border: none !important; padding: .15em 0 !important; } "
+           f".full-width td:nth-of-type(2)::before {{ content: 'Published ({PUBLISHED_PROFILE}): '; "
+           "font-weight: 600; } "
+           f".full-width td:nth-of-type(3)::before {{ content: 'This build ({profile}): '; "
+           "font-weight: 600; } "
+           ".full-width td:nth-of-type(4)::before { content: 'Key numbers'; display: block; "
+           "font-weight: 600; } }</style>", "",
            "# Scoreboard", ""]
     out.append(
         f"The study's verdicts are those of the **{PUBLISHED_PROFILE}** profile, the study's "
@@ -375,9 +386,12 @@ def scoreboard_markdown(profile: str = "quick", root: str | os.PathLike | None =
                 full = "— not yet run at full scale"
             build = _verdict_md(r.record) if r.record else f"— no {profile} record"
             source = r.published.record if r.published else r.record
-            numbers = "; ".join(f"{md_escape(k)}: {md_escape(v)}" for k, v in key_numbers(source))
-            if numbers and not r.published:
-                numbers += f" ({profile} profile)"
+            numbers = "".join(f"<li>{md_escape(k)}: {md_escape(v)}</li>"
+                              for k, v in key_numbers(source))
+            if numbers:
+                numbers = f'<ul class="key-numbers">{numbers}</ul>'
+                if not r.published:
+                    numbers += f"({profile} profile)"
             out.append(f"| {name} | {full} | {build} | {numbers} |")
         out += ["", "```", ""]
     stale = [r for r in pub_rows if r.published.stale]
