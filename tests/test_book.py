@@ -378,3 +378,18 @@ def test_rerun_page_commands_work(quick_run, capsys, monkeypatch):
             ["--no-progress"] if " run " in f"{line} " else [])]) == 0, line
     out = capsys.readouterr().out
     assert "C01" in out and "up to date" in out
+
+
+def test_api_page_wraps_signatures_and_docstrings_at_the_column():
+    """Each signature and docstring of the API page is a code block of class ``api-doc``, which
+    the book's stylesheet wraps (a long signature used to run off the column's edge)."""
+    from sparsestudy.study.book import api_markdown
+
+    md = api_markdown(["sparsestudy.continuation"])
+    blocks = re.findall(r"```\{code-block\} (\w+)\n:class: api-doc\n\n(.*?)\n```", md, re.S)
+    kinds = {kind for kind, _ in blocks}
+    assert "python" in kinds and "text" in kinds, md[:400]
+    assert any(body.startswith("def threshold_path(X, D, levels") for _, body in blocks)
+    assert "```python" not in md and "```text" not in md     # every block wraps
+    css = (REPO / "book" / "_static" / "sparsestudy.css").read_text()
+    assert re.search(r"\.api-doc pre\s*\{[^}]*white-space:\s*pre-wrap", css)

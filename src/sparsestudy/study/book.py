@@ -510,7 +510,8 @@ def _doc_block(obj: Any) -> list[str]:
 
     doc = inspect.getdoc(obj) or "(no docstring)"
     fence = "````" if "```" in doc else "```"
-    return [f"{fence}text", doc, fence, ""]
+    # wrapped at the column's width (book/_static/sparsestudy.css), not run off its edge
+    return [f"{fence}{{code-block}} text", ":class: api-doc", "", doc, fence, ""]
 
 
 def _code_block(line: str) -> list[str]:
@@ -520,7 +521,8 @@ def _code_block(line: str) -> list[str]:
     from pygments.token import Error
 
     ok = not any(kind in Error for kind, _ in PythonLexer().get_tokens(line))
-    return ["```python" if ok else "```text", line, "```", ""]
+    return ["```{code-block} " + ("python" if ok else "text"), ":class: api-doc", "", line,
+            "```", ""]
 
 
 def _signature(name: str, obj: Any) -> str:
