@@ -95,6 +95,13 @@ def built(project):
     stale_page = project / "_build" / "html" / "book" / "chapters" / "c55_stale.html"
     stale_page.parent.mkdir(parents=True)
     stale_page.write_text("<html>an old chapter</html>")
+    # C98's notebook gets the Colab set-up cell for the URL (C97's has none): the cell is left
+    # out of the code fingerprint, so C98's published record stays fresh
+    from sparsestudy.study.colab import with_setup_cell
+
+    raw = project / "notebooks" / "c98_tiny.ipynb"
+    raw.write_text(json.dumps(with_setup_cell(json.loads(raw.read_text()),
+                                              "https://github.com/owner/name")))
     with pytest.MonkeyPatch.context() as mp:     # as the publish workflow sets it
         mp.setenv("SPARSESTUDY_REPOSITORY_URL", "https://github.com/owner/name")
         index = build_book("quick", project, chapters="published", strict=True)
@@ -127,6 +134,10 @@ def test_chapters_are_the_published_ones_and_the_quick_ones_say_so(built):
     assert "https://mybinder.org/v2/gh/owner/name/main?labpath=notebooks/c98_tiny.ipynb" in page
     assert "https://colab.research.google.com/github/owner/name/blob/main/notebooks/" \
         "c98_tiny.ipynb" in page
+    assert "stale" not in _text(page)
+    # no Colab link where the notebook's set-up cell does not install from this repository
+    later = _html(root, "book/chapters/c97_later.html")
+    assert "mybinder.org" in later and "colab.research.google.com" not in later
     assert 'href="https://github.com/owner/name"' in _html(root, "book/intro.html")
 
 

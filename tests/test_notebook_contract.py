@@ -12,6 +12,7 @@ import pytest
 import yaml
 from papermill.translators import PythonTranslator
 
+from sparsestudy.study.fingerprint import SETUP_TAG
 from sparsestudy.study.layout import claim_of_stem
 from sparsestudy.study.notebook import SHARED_PARAMETERS
 
@@ -22,7 +23,7 @@ FULL_SEEDS = {"C02": 3, "C09": 3, "C10": 3}
 
 
 def _parameters_cell(nb):
-    code = [c for c in nb.cells if c.cell_type == "code"]
+    code = [c for c in nb.cells if c.cell_type == "code" and SETUP_TAG not in _tags(c)]
     assert code, "no code cell"
     assert "parameters" in code[0].metadata.get("tags", []), "first code cell is not tagged"
     return code[0]
@@ -73,8 +74,9 @@ def _markdown(nb) -> list[str]:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_title_first_then_collapsed_parameters(path):
-    """The page opens with the chapter's title and introduction; the parameters follow, in a
-    collapsed block (papermill's injected cell lands after them)."""
+    """The page opens with the chapter's title and introduction; then the Colab set-up cell
+    (removed from the page); then the parameters, in a collapsed block (papermill's injected
+    cell lands after them)."""
     nb = nbformat.read(path, as_version=4)
     claim = claim_of_stem(path.stem)
     first = nb.cells[0]
@@ -83,10 +85,12 @@ def test_title_first_then_collapsed_parameters(path):
     assert heading.startswith(f"# {claim} "), \
         f"the first line must be the chapter title '# {claim} — ...', got {heading!r}"
     assert len(first.source.strip().splitlines()) > 1, "the title cell also introduces the claim"
-    second = nb.cells[1]
-    assert second.cell_type == "code" and "parameters" in _tags(second), \
-        "the second cell must be the parameters cell"
-    assert _tags(second) & COLLAPSE_TAGS, "tag the parameters cell hide-input (collapsed)"
+    assert SETUP_TAG in _tags(nb.cells[1]), \
+        "the second cell must be the Colab set-up cell (`sparsestudy repository` adds it)"
+    third = nb.cells[2]
+    assert third.cell_type == "code" and "parameters" in _tags(third), \
+        "the third cell must be the parameters cell"
+    assert _tags(third) & COLLAPSE_TAGS, "tag the parameters cell hide-input (collapsed)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -96,7 +100,7 @@ def test_plumbing_hidden_experiment_collapsed(path):
     nb = nbformat.read(path, as_version=4)
     problems = []
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or "parameters" in _tags(cell):
+        if cell.cell_type != "code" or {"parameters", SETUP_TAG} & _tags(cell):
             continue
         tags = _tags(cell) & (REMOVE_TAGS | COLLAPSE_TAGS)
         head = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else "(empty)"

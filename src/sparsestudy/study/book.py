@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .layout import (atomic_write_text, chosen_results_dir, project_root, published_dir,
-                     run_lock)
+from .colab import notebook_url
+from .layout import (atomic_write_text, chosen_results_dir, notebooks_dir, project_root,
+                     published_dir, run_lock)
 from .publish import PUBLISHED_PROFILE, Published, published
 from .record import INCONCLUSIVE, MIXED, NOT_SUPPORTED, SUPPORTED, VERDICTS, load_records
 from .runner import discover_notebooks, notebook_status
@@ -676,9 +677,13 @@ def copy_chapters(profile: str = "quick", root: str | os.PathLike | None = None,
         src, origin, note = sources[r.claim]
         nb = json.loads(src.read_text(encoding="utf-8"))
         if url:
+            # Colab only where the notebook's set-up cell installs the library from this URL
+            raw = notebooks_dir(root) / f"{r.stem}.ipynb"
+            colab = raw.is_file() and notebook_url(
+                json.loads(raw.read_text(encoding="utf-8"))) == url
             nb["cells"].insert(1 if nb.get("cells") else 0,
                                {"cell_type": "markdown", "metadata": {},
-                                "source": launch_links(url, r.stem) + "\n"})
+                                "source": launch_links(url, r.stem, colab=colab) + "\n"})
         if note:
             nb["cells"].insert(1 if nb.get("cells") else 0, _chapter_note(note))
         atomic_write_text(dest / f"{r.stem}.ipynb", json.dumps(nb, indent=1) + "\n")
@@ -708,23 +713,23 @@ def repository_url(root: str | os.PathLike | None = None, explicit: str | None =
         except (OSError, yaml.YAMLError):
             config = {}
         url = ((config.get("repository") or {}).get("url") or "").strip()
-    if not url:
-        return None
-    if not re.match(r"^https://github\.com/[\w.-]+/[\w.-]+/?$", url):
-        raise ValueError(f"repository URL must look like https://github.com/OWNER/NAME, "
-                         f"got {url!r}")
-    return url.rstrip("/")
+    from .colab import check_url
+
+    return check_url(url) or None
 
 
-def launch_links(url: str, stem: str, branch: str = "main") -> str:
+def launch_links(url: str, stem: str, branch: str = "main", colab: bool = True) -> str:
     """Markdown links that open a claim's notebook on Binder (built from the repository's
-    environment files) and on Colab (whose first cell installs the package from the
-    repository), and the repository itself."""
+    environment files) and, with ``colab``, on Colab (whose first cell installs the package
+    from the repository, :mod:`sparsestudy.study.colab`), and the repository itself."""
     slug = url.split("github.com/", 1)[1]
     path = f"notebooks/{stem}.ipynb"
-    return (f"[Run this notebook on Binder](https://mybinder.org/v2/gh/{slug}/{branch}"
-            f"?labpath={path}) · [on Colab](https://colab.research.google.com/github/{slug}/"
-            f"blob/{branch}/{path}) · [source]({url}/blob/{branch}/{path})")
+    links = [f"[Run this notebook on Binder](https://mybinder.org/v2/gh/{slug}/{branch}"
+             f"?labpath={path})"]
+    if colab:
+        links.append(f"[on Colab](https://colab.research.google.com/github/{slug}/"
+                     f"blob/{branch}/{path})")
+    return " · ".join(links + [f"[source]({url}/blob/{branch}/{path})"])
 
 
 def _configured(root: Path, url: str | None) -> Path | None:

@@ -7,6 +7,7 @@
     sparsestudy claims  [--profile quick|full]
     sparsestudy publish [--only C01,C03] [--commit REF] [--from RESULTS]
     sparsestudy stale   [--github-output]
+    sparsestudy repository [URL]
 
 Expected failures (a notebook failed, an unknown profile or claim id, a failed book build) end
 with exit status 1 and a short message, without a traceback; ``--traceback`` shows it.
@@ -91,6 +92,14 @@ def _parser() -> argparse.ArgumentParser:
     stale.add_argument("--github-output", action="store_true",
                        help="print claims=<JSON list> (for $GITHUB_OUTPUT)")
 
+    repo = sub.add_parser("repository", help="set or check the public repository's URL",
+                          description="With URL, write the public repository's URL into "
+                                      "_config.yml and into the Colab set-up cell of every "
+                                      "claim notebook (commit the result); without, check that "
+                                      "they agree.")
+    repo.add_argument("url", nargs="?", default=None,
+                      help="https://github.com/OWNER/NAME ('' for none)")
+
     claims = sub.add_parser("claims", help="print the scoreboard of computed verdicts",
                             description="Print each claim's computed verdict and sub-claims "
                                         "from results/<profile>/*.json.")
@@ -164,6 +173,22 @@ def _cmd_stale(args: argparse.Namespace, root: Path | None) -> int:
     return EXIT_OK
 
 
+def _cmd_repository(args: argparse.Namespace, root: Path | None) -> int:
+    from .colab import check_repository, config_url, set_repository
+
+    if args.url is not None:
+        changed = set_repository(args.url, root)
+        print(f"repository URL {args.url or '(none)'}: "
+              + (f"{len(changed)} file(s) rewritten" if changed else "already set everywhere"))
+        return EXIT_OK
+    problems = check_repository(root)
+    for p in problems:
+        _error(p)
+    if not problems:
+        print(config_url(root) or "no repository URL configured (the notebooks agree)")
+    return EXIT_FAILED if problems else EXIT_OK
+
+
 def _cmd_claims(args: argparse.Namespace, root: Path | None) -> int:
     from .book import format_claims
 
@@ -183,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(f"--root {root} is not a directory")
         return EXIT_FAILED
     commands = {"run": _cmd_run, "book": _cmd_book, "claims": _cmd_claims,
-                "publish": _cmd_publish, "stale": _cmd_stale}
+                "publish": _cmd_publish, "stale": _cmd_stale, "repository": _cmd_repository}
     from .book import BookError
     from .layout import RunInProgress
     from .publish import PublishError

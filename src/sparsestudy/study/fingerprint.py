@@ -4,7 +4,9 @@ A fingerprint has four parts:
 
 ``code``
     SHA-256 of the notebook's code cells, in order (their sources only: a prose fix in a
-    Markdown cell, or a change of cell metadata, does not make a record stale).
+    Markdown cell, or a change of cell metadata, does not make a record stale). The cell
+    tagged :data:`SETUP_TAG` is left out: it installs the library on Colab and does nothing
+    anywhere else (:mod:`sparsestudy.study.colab`), so it cannot change a number.
 ``parameters``
     SHA-256 of the resolved parameters, except those that cannot change a number
     (:data:`NEUTRAL_PARAMETERS`: where the record is written, which cluster runs it).
@@ -32,6 +34,8 @@ from typing import Any, Mapping
 #: parameters that never change a number
 NEUTRAL_PARAMETERS = ("output_dir", "scheduler")
 PARTS = ("code", "parameters", "modules", "device")
+#: the tag of a notebook's environment set-up cell, which the code fingerprint leaves out
+SETUP_TAG = "colab-setup"
 
 
 def sha256(data: bytes) -> str:
@@ -44,8 +48,9 @@ def library_dir() -> Path:
 
 
 def code_fingerprint(notebook: str | os.PathLike | Mapping[str, Any]) -> str:
-    """SHA-256 of the sources of a notebook's code cells, in order (``notebook``: a path, or
-    the notebook's JSON already read, e.g. from ``git show``)."""
+    """SHA-256 of the sources of a notebook's code cells, in order, except the set-up cell
+    (:data:`SETUP_TAG`); ``notebook``: a path, or the notebook's JSON already read, e.g. from
+    ``git show``."""
     if isinstance(notebook, Mapping):
         nb = notebook
     else:
@@ -53,7 +58,8 @@ def code_fingerprint(notebook: str | os.PathLike | Mapping[str, Any]) -> str:
             nb = json.load(fh)
     sources = []
     for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "code":
+        if cell.get("cell_type") != "code" or \
+                SETUP_TAG in (cell.get("metadata") or {}).get("tags", []):
             continue
         src = cell.get("source", "")
         sources.append("".join(src) if isinstance(src, list) else src)
@@ -147,6 +153,6 @@ def changes(recorded: Mapping[str, Any] | None, *, code: str, parameters: str, d
 
 
 __all__ = [
-    "code_fingerprint", "parameters_fingerprint", "loaded_modules", "current_modules",
+    "SETUP_TAG", "code_fingerprint", "parameters_fingerprint", "loaded_modules", "current_modules",
     "device_kind", "digest", "changes", "NEUTRAL_PARAMETERS", "PARTS", "library_dir",
 ]
