@@ -160,7 +160,7 @@ def test_scoreboard_shows_both_verdicts_and_explains_the_difference(built):
     assert "✔ **supported** (2 of 2 hold)" in row and "◑ **mixed** (1 of 2 hold)" in row
     assert "answer: 9.425" in row  # the published record's key number
     later = next(line for line in md.splitlines() if line.startswith("| [C97"))
-    assert "not yet run at full scale" in later and "(quick profile)" in later
+    assert "not yet run at full scale" in later and "<em>quick profile:</em><ul" in later
     assert "b holds at full scale but does not hold in quick" in md
     assert "The full run used 3 seeds, quick 1" in md
     assert "stale" not in md.split("## Where")[0].split("| --- |")[1]

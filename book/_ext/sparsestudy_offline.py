@@ -14,7 +14,9 @@
   on sphinx-book-theme's visible ☰ and contents buttons to the first button of each kind, the
   only one the themes' scripts listen to (without it the ☰ menu does nothing at 400 px).
 * **Readable tables.** ``book/_static/sparsestudy.css`` (on every page) pads the cells of the
-  pandas tables in cell outputs, which the theme leaves unpadded.
+  pandas tables in cell outputs, which the theme leaves unpadded;
+  ``book/_static/sparsestudy-tables.js`` marks their number cells, which it right-aligns and
+  keeps on one line.
 * **The injected parameters collapsed.** papermill puts the values a run used in a cell tagged
   ``injected-parameters`` right after the ``parameters`` cell; in the book it is collapsed
   (``hide-input``) like the parameters cell, so a chapter opens with its title and prose.
@@ -130,4 +132,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("build-finished", _copy_mathjax)
     app.add_js_file("sparsestudy-menu.js", priority=900)
     app.add_css_file("sparsestudy.css")
+    app.add_js_file("sparsestudy-tables.js", priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -392,7 +392,7 @@ def scoreboard_markdown(profile: str = "quick", root: str | os.PathLike | None =
             if numbers:
                 numbers = f'<ul class="key-numbers">{numbers}</ul>'
                 if not r.published:
-                    numbers += f"({profile} profile)"
+                    numbers = f"<em>{profile} profile:</em>" + numbers
             out.append(f"| {name} | {full} | {build} | {numbers} |")
         out += ["", "```", ""]
     stale = [r for r in pub_rows if r.published.stale]
