@@ -307,6 +307,15 @@ def test_cli_run_reports_failing_notebook(tmp_path, make_project, tiny_notebook,
 # --------------------------------------------------------------------------- the real study
 
 
+def bare_values(nb) -> list[str]:
+    """The cells of an executed notebook whose shown result is a bare repr (text only: no
+    table, figure or Markdown), which a reader sees as ``[np.float64(91.09), ...]``."""
+    return [f"cell {i}: {''.join(o['data']['text/plain'])[:60]!r}"
+            for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
+            for o in c.get("outputs", [])
+            if o["output_type"] == "execute_result" and set(o["data"]) <= {"text/plain"}]
+
+
 @pytest.mark.parametrize("stem", STEMS)
 def test_quick_notebook_runs(quick_run, stem):
     """Each claim notebook ran in the quick profile without an error (what nbval checked),
@@ -317,6 +326,7 @@ def test_quick_notebook_runs(quick_run, stem):
     errors = [f"cell {i}: {o.get('ename')}: {o.get('evalue')}" for i, c in enumerate(nb.cells)
               if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    assert not bare_values(nb), bare_values(nb)
     rec = load_record(quick_run.results / f"{out.claim}.json")
     assert rec["profile"] == "quick" and rec["claim"] == out.claim
 
@@ -353,6 +363,8 @@ def test_published_records_are_fresh_and_complete():
         assert entry["digest"] == fingerprint.digest(rec["fingerprint"])
         executed = dest / "executed" / f"{entry['notebook']}.ipynb"
         assert executed.is_file() and executed.stat().st_size < 2_000_000
+        shown = bare_values(json.loads(executed.read_text(encoding="utf-8")))
+        assert not shown, f"{executed.name} shows bare values: {shown}"
 
 
 def _page_commands(page: Path) -> list[str]:

@@ -367,3 +367,25 @@ def test_text_parameters_are_shown_with_glue_md(path):
            for name in re.findall(r"\{glue:text\}`" + claim + r"_p_([A-Za-z0-9_]+)", text)
            if isinstance(values.get(name), (str, list, tuple))]
     assert not bad, f"shown with glue:text but glued as Markdown: {bad}"
+
+
+#: the record's methods that return what they were given (so a cell ending in one shows it)
+RETURNS_ITS_VALUE = {"glue", "glue_outcome", "highlight"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_cell_ends_by_showing_a_glued_value(path):
+    """``rec.glue(...)`` and its kin return their value: as a cell's last line, Jupyter shows it
+    as a bare repr (``[np.float64(91.09), ...]``) on the page. Assign it (``_ = rec.glue(...)``)."""
+    nb = nbformat.read(path, as_version=4)
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        last = ast.parse(cell.source).body[-1]
+        if isinstance(last, ast.Expr) and isinstance(last.value, ast.Call) and \
+                isinstance(last.value.func, ast.Attribute) and \
+                last.value.func.attr in RETURNS_ITS_VALUE:
+            problems.append(f"cell {i} ends with .{last.value.func.attr}(...) (line "
+                            f"{last.lineno}): its value is shown on the page")
+    assert not problems, "\n".join(problems)
