@@ -26,7 +26,8 @@ def _nb(claim):
 
 
 def _parameters(claim):
-    cell = next(c for c in _nb(claim).cells if c.cell_type == "code")
+    cell = next(c for c in _nb(claim).cells
+                if c.cell_type == "code" and "parameters" in c.metadata.get("tags", []))
     out = {}
     for node in ast.parse(cell.source).body:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):

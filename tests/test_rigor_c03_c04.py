@@ -41,8 +41,11 @@ def markdown(path):
 
 
 def parameters(path):
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells
+                if c.cell_type == "code" and "parameters" in c.metadata.get("tags", []))
     out = {}
-    for node in ast.parse(code_cells(path)[0]).body:
+    for node in ast.parse(cell.source).body:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             out[node.targets[0].id] = ast.literal_eval(node.value)
     return out
