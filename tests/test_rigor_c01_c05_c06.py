@@ -15,6 +15,8 @@ import pytest
 import torch
 import yaml
 
+from sparsestudy.study.notebook import parameters_cell
+
 REPO = Path(__file__).resolve().parents[1]
 NB = {"C01": REPO / "notebooks" / "c01_l1_vs_l2.ipynb",
       "C05": REPO / "notebooks" / "c05_pooling_l0.ipynb",
@@ -26,8 +28,7 @@ def _nb(claim):
 
 
 def _parameters(claim):
-    cell = next(c for c in _nb(claim).cells
-                if c.cell_type == "code" and "parameters" in c.metadata.get("tags", []))
+    cell = parameters_cell(_nb(claim))
     out = {}
     for node in ast.parse(cell.source).body:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):

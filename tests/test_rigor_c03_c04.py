@@ -21,6 +21,7 @@ from sparsestudy import continuation, solvers
 from sparsestudy.continuation import fewest_nonzeros_at, support_recovery, threshold_path
 from sparsestudy.data import make_sparse_coding_problem
 from sparsestudy.units import linear_unit_statistics, standardised_margin, unit_zero_fraction
+from sparsestudy.study.notebook import parameters_cell
 
 REPO = Path(__file__).resolve().parents[1]
 C03 = REPO / "notebooks" / "c03_relu_soft_threshold.ipynb"
@@ -41,9 +42,7 @@ def markdown(path):
 
 
 def parameters(path):
-    nb = nbformat.read(path, as_version=4)
-    cell = next(c for c in nb.cells
-                if c.cell_type == "code" and "parameters" in c.metadata.get("tags", []))
+    cell = parameters_cell(nbformat.read(path, as_version=4))
     out = {}
     for node in ast.parse(cell.source).body:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .colab import notebook_url
+from .colab import check_url, config_url, notebook_url
 from .layout import (atomic_write_text, chosen_results_dir, notebooks_dir, project_root,
                      published_dir, run_lock)
 from .publish import PUBLISHED_PROFILE, Published, published
@@ -703,19 +703,8 @@ def repository_url(root: str | os.PathLike | None = None, explicit: str | None =
     """The public repository's URL: ``explicit``, else ``$SPARSESTUDY_REPOSITORY_URL`` (the
     publish workflow sets it from ``github.repository``), else ``_config.yml``'s
     ``repository.url``; ``None`` when none is configured."""
-    import yaml
-
     url = explicit or os.environ.get(REPOSITORY_ENV)
-    if not url:
-        root = Path(root) if root is not None else project_root()
-        try:
-            config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError):
-            config = {}
-        url = ((config.get("repository") or {}).get("url") or "").strip()
-    from .colab import check_url
-
-    return check_url(url) or None
+    return (check_url(url) if url else config_url(root)) or None
 
 
 def launch_links(url: str, stem: str, branch: str = "main", colab: bool = True) -> str:

@@ -120,11 +120,15 @@ def _config_path(root: Path) -> Path:
 
 
 def config_url(root: str | os.PathLike | None = None) -> str:
-    """``repository.url`` of ``_config.yml`` (``""`` when it is empty)."""
+    """``repository.url`` of ``_config.yml`` (``""`` when it is empty, or when the file is
+    missing or unreadable)."""
     import yaml
 
     root = Path(root) if root is not None else project_root()
-    config = yaml.safe_load(_config_path(root).read_text(encoding="utf-8")) or {}
+    try:
+        config = yaml.safe_load(_config_path(root).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        config = {}
     return check_url((config.get("repository") or {}).get("url") or "")
 
 
@@ -151,13 +155,11 @@ def set_repository(url: str | None, root: str | os.PathLike | None = None) -> li
         changed.append(config)
     for path in _notebooks(root):
         text = path.read_text(encoding="utf-8")
-        nb = json.loads(text)
-        if notebook_url(nb) == url and sum(_is_setup(c) for c in nb["cells"]) == 1 \
-                and nb["cells"].index(next(c for c in nb["cells"] if _is_setup(c))) == 1:
-            continue
-        atomic_write_text(path, json.dumps(with_setup_cell(nb, url), indent=1,
-                                           ensure_ascii=False) + "\n")
-        changed.append(path)
+        new = json.dumps(with_setup_cell(json.loads(text), url), indent=1,
+                         ensure_ascii=False) + "\n"
+        if new != text:
+            atomic_write_text(path, new)
+            changed.append(path)
     return changed
 
 

@@ -181,12 +181,18 @@ def _parameters_cell_names(claim: str | None) -> list[str]:
         hits = [p for p in sorted(folder.glob(NOTEBOOK_GLOB)) if claim_of_stem(p.stem) == claim]
         if len(hits) != 1:
             continue
-        for cell in json.loads(hits[0].read_text(encoding="utf-8")).get("cells", []):
-            if cell.get("cell_type") == "code" and \
-                    "parameters" in cell.get("metadata", {}).get("tags", []):
-                src = cell.get("source", "")
-                return _assigned_names("".join(src) if isinstance(src, list) else src)
+        cell = parameters_cell(json.loads(hits[0].read_text(encoding="utf-8")))
+        if cell is not None:
+            src = cell.get("source", "")
+            return _assigned_names("".join(src) if isinstance(src, list) else src)
     return []
+
+
+def parameters_cell(nb: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A notebook's code cell tagged ``parameters`` (papermill's), ``None`` when it has none;
+    ``nb`` is the notebook's JSON or an ``nbformat`` node."""
+    return next((c for c in nb.get("cells", []) if c.get("cell_type") == "code" and
+                 "parameters" in (c.get("metadata") or {}).get("tags", [])), None)
 
 
 def notebook_parameters(namespace: Mapping[str, Any] | None = None, *,
