@@ -361,3 +361,53 @@ def test_inputs_requiring_grad_are_accepted(backend):
                                omp(X, D, 3, backend=backend).codes, atol=1e-12)
     np.testing.assert_allclose(lasso(Xt, Dt, 0.1, backend=backend).codes.detach().numpy(),
                                lasso(X, D, 0.1, backend=backend).codes, atol=1e-12)
+
+
+# The kernels find their argmax / argmin by comparing floats' bits as integers (vectorised);
+# these must pick exactly the index NumPy's sequential argmax / argmin picks, ties included.
+_FLOATS = st.sampled_from([0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 1e-300, -1e-300, 3.0, np.inf])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_FLOATS | st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=70),
+       st.sampled_from([np.float64, np.float32]))
+def test_bitwise_abs_argmax_is_numpys(values, dtype):
+    from sparsestudy._compiled import _first_abs_bits, _max_abs_bits, _sign_mask
+    x = np.asarray(values, dtype=dtype)
+    mask = _sign_mask(dtype)
+    bits = x.view(mask.dtype)
+    best = _max_abs_bits(bits, mask[0])
+    assert np.array([best], dtype=mask.dtype).view(dtype)[0] == np.abs(x).max()
+    assert _first_abs_bits(bits, mask[0], best) == int(np.argmax(np.abs(x)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 1e-300, 0.5, 2.0, 2.0, np.inf])
+                | st.floats(0, 1e6, allow_nan=False), min_size=1, max_size=70),
+       st.sampled_from([np.float64, np.float32]))
+def test_bitwise_argmin_of_nonnegatives_is_numpys(values, dtype):
+    from sparsestudy._compiled import _argmin_nonneg_bits, _sign_mask
+    x = np.asarray(values, dtype=dtype)
+    value, index = _argmin_nonneg_bits(x.view(_sign_mask(dtype).dtype), x)
+    assert value == x.min()
+    assert index == (int(np.argmin(x)) if np.isfinite(x.min()) else -1)
+
+
+def test_sign_mask_clears_only_the_sign_bit():
+    from sparsestudy._compiled import _sign_mask
+    for dtype in (np.float64, np.float32):
+        x = np.array([-3.5, 2.0, -0.0, -np.inf], dtype=dtype)
+        m = _sign_mask(dtype)
+        assert m.dtype.itemsize == x.dtype.itemsize
+        np.testing.assert_array_equal((x.view(m.dtype) & m[0]).view(dtype), np.abs(x))
+
+
+def test_compiled_products_leave_numpys_blas_threads_as_they_were():
+    # each task's product runs on one BLAS thread inside the workers; afterwards NumPy's BLAS
+    # has the thread count it had before the call
+    from threadpoolctl import threadpool_info
+    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    X, D = sparse_problem(3, n=300, f=16, a=40)
+    omp(X, D, 4)
+    lasso(X, D, penalty(X, D, 0.1))
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before

@@ -21,12 +21,23 @@ nothing is allocated per signal (each call allocates its scratch once).
   ``O(n_atoms x nonzeros)`` per signal instead of two products with ``D``.
 * The Cholesky factors keep the reciprocals of their diagonals, so the triangular solves
   multiply instead of dividing.
+* The argmax of OMP and the first event of the lasso path are found by comparing the floats'
+  bits as integers (:func:`_max_abs_bits`, :func:`_argmin_nonneg_bits`): for finite floats
+  the bits of magnitudes are ordered as the values are, an integer max vectorises where a
+  float argmax (a compare and a branch per atom) does not, and an early-exit scan then finds
+  the first index holding it, the index a sequential argmax finds. The sums over previous
+  directions (OMP) and over active atoms (the lasso's ``G[:, A] u``) take four rows per pass.
 
-**Threads.** :func:`run_blocks` hands tasks (fixed runs of signals) to a persistent pool from a
+**Tasks and threads.** The signals are cut into tasks, fixed runs of signals
+(:func:`_task_size`, or ``batch_size`` when smaller). The worker that codes a task first
+computes the task's correlations ``X[task] D^T`` into a buffer of its own, with NumPy's BLAS
+held to one thread (:func:`_one_blas_thread`), so the correlations are still in cache when the
+kernel reads them, no ``signals x atoms`` array of them is stored, and the products run in
+parallel as the kernels do. :func:`run_blocks` hands the tasks to a persistent pool from a
 shared counter (dynamic scheduling: a core slowed by another process takes fewer tasks); the
-kernels release the GIL. Every signal's arithmetic is the same whatever the tasks and threads,
-so the codes are bit-for-bit the same for any number of threads; different chunk sizes change
-only the rounding of the BLAS product ``X D^T``.
+kernels release the GIL. A task's arithmetic is the same whichever thread runs it, so the codes
+are bit-for-bit the same for any number of threads; a different ``batch_size`` changes only the
+rounding of the BLAS product.
 
 :mod:`benchmarks.profile_kernels` (``benchmarks/profile_kernels.py``) profiles where the time
 goes.
@@ -90,6 +101,50 @@ def _chol_solve(L, rd, m, b, y, out):  # pragma: no cover
         out[p] = acc * rd[p]
 
 
+# Magnitudes compared as integers: for finite floats, the bits of |x| (the sign bit cleared by
+# ``mask``) are ordered as the values are, and an integer max/min over an array vectorises
+# where a float argmax (a compare and branch per entry) does not. The first index holding the
+# extreme value is then found by an early-exit scan: the same index as a sequential argmax.
+@njit(**_INLINE)
+def _max_abs_bits(bits, mask):  # pragma: no cover
+    """``max_t |x_t|`` as bits, where ``bits`` is ``x`` viewed as integers."""
+    best = bits[0] & mask
+    for t in range(1, bits.shape[0]):
+        b = bits[t] & mask
+        best = b if b > best else best
+    return best
+
+
+@njit(**_INLINE)
+def _first_abs_bits(bits, mask, best):  # pragma: no cover
+    """The first ``t`` with ``|x_t|``'s bits equal to ``best``."""
+    for t in range(bits.shape[0]):
+        if (bits[t] & mask) == best:
+            return t
+    return 0
+
+
+@njit(**_INLINE)
+def _argmin_nonneg_bits(bits, x):  # pragma: no cover
+    """``(min_t x_t, its first t)`` for non-negative ``x`` (``bits``: ``x`` as integers); the
+    index is -1 when every entry is ``inf``."""
+    best = bits[0]
+    for t in range(1, bits.shape[0]):
+        b = bits[t]
+        best = b if b < best else best
+    for t in range(bits.shape[0]):
+        if bits[t] == best:
+            return x[t], (t if x[t] < np.inf else -1)
+    return np.inf, -1
+
+
+def _sign_mask(dtype: np.dtype) -> np.ndarray:
+    """A one-element array of the integer type as wide as ``dtype`` holding the mask that
+    clears the sign bit (the kernels view their float scratch as that type)."""
+    it = np.dtype(f"i{np.dtype(dtype).itemsize}")
+    return np.array([np.iinfo(it).max], dtype=it)
+
+
 @njit(**_INLINE)
 def _absargmax(x, nonneg):  # pragma: no cover
     best = -np.inf
@@ -104,14 +159,19 @@ def _absargmax(x, nonneg):  # pragma: no cover
 
 # ---------------------------------------------------------------------------------------- OMP
 @njit(**_JIT)
-def omp_gram(A0, G, xnorm2, k, tol, use_tol, codes, n_sel, energy, start, stop):  # pragma: no cover
-    """Batch-OMP for the signals (rows of ``A0 = X D^T`` and of ``codes``) ``start:stop``; see the module docstring for the recursion. Stops a signal at ``k``
-    atoms, at ``energy <= tol`` (``use_tol``), when its residual is orthogonal to every atom,
-    or when the next atom is linearly dependent on the selected ones."""
+def omp_gram(A0, G, xnorm2, k, tol, use_tol, codes, n_sel, energy, mask, start, stop):  # pragma: no cover
+    """Batch-OMP for the signals (rows of ``A0 = X D^T`` and of ``codes``) ``start:stop``; see
+    the module docstring for the recursion. Stops a signal at ``k`` atoms, at
+    ``energy <= tol`` (``use_tol``), when its residual is orthogonal to every atom, or when
+    the next atom is linearly dependent on the selected ones. ``mask``: :func:`_sign_mask`
+    of ``A0``'s dtype."""
     a = G.shape[0]
     dt = A0.dtype
     eps = np.finfo(dt).eps
-    alpha = np.empty(a, dtype=dt)
+    mk = mask[0]
+    abits = np.empty(a, dtype=mask.dtype)             # the residual's correlations, as bits
+    alpha = abits.view(dt)
+    fl = np.empty(1, dtype=dt)
     Dq = np.empty((max(k - 1, 1), a), dtype=dt)
     L = np.zeros((k, k), dtype=dt)
     rd = np.zeros(k, dtype=dt)
@@ -124,13 +184,15 @@ def omp_gram(A0, G, xnorm2, k, tol, use_tol, codes, n_sel, energy, start, stop):
         for t in range(a):
             alpha[t] = a0[t]
         e = float(xnorm2[i])
-        floor = eps * math.sqrt(max(e, 0.0)) * 10
+        fl[0] = eps * math.sqrt(max(e, 0.0)) * 10
+        floor = fl.view(mask.dtype)[0]
         n = 0
         if not (use_tol and e <= tol):
             for s in range(k):
-                best, j = _absargmax(alpha, False)
+                best = _max_abs_bits(abits, mk)
                 if not best > floor:                   # residual orthogonal to every atom
                     break
+                j = _first_abs_bits(abits, mk, best)
                 if not _chol_append(L, rd, s, G, sel, j, w):   # dependent on the selection
                     break
                 acc = a0[j]
@@ -148,7 +210,14 @@ def omp_gram(A0, G, xnorm2, k, tol, use_tol, codes, n_sel, energy, start, stop):
                     row = G[j]
                     for t in range(a):
                         dq[t] = row[t]
-                    for p in range(s):
+                    p = 0
+                    while p + 3 < s:                   # four directions per pass over dq
+                        w0, w1, w2, w3 = w[p], w[p + 1], w[p + 2], w[p + 3]
+                        d0, d1, d2, d3 = Dq[p], Dq[p + 1], Dq[p + 2], Dq[p + 3]
+                        for t in range(a):
+                            dq[t] -= (w0 * d0[t] + w1 * d1[t]) + (w2 * d2[t] + w3 * d3[t])
+                        p += 4
+                    for p in range(p, s):
                         wp = w[p]
                         dp = Dq[p]
                         for t in range(a):
@@ -172,7 +241,7 @@ def omp_gram(A0, G, xnorm2, k, tol, use_tol, codes, n_sel, energy, start, stop):
 
 # --------------------------------------------------------------------------------- LARS-lasso
 @njit(**_JIT)
-def lars_gram(A0, G, xnorm2, alpha, nonneg, max_iter, cap, codes, n_steps, gapinfo,
+def lars_gram(A0, G, xnorm2, alpha, nonneg, max_iter, cap, codes, n_steps, gapinfo, mask,
               start, stop):  # pragma: no cover
     r"""The LARS-lasso homotopy path from ``lambda = max |A0|`` down to ``alpha`` for the
     signals (rows of ``A0 = X D^T``) ``start:stop``.
@@ -185,7 +254,8 @@ def lars_gram(A0, G, xnorm2, alpha, nonneg, max_iter, cap, codes, n_steps, gapin
     most ``cap`` atoms are active (``min(n_atoms, n_features)``); a sample whose next atom
     would make the active Gram matrix singular stops there, and the caller's duality-gap check
     finishes it. ``n_steps[i]`` counts the path's steps; ``gapinfo[i]`` receives the primal
-    and dual values and a rounding bound (:func:`_gap_into`).
+    and dual values and a rounding bound (:func:`_gap_into`). ``mask``: :func:`_sign_mask` of
+    ``A0``'s dtype.
     """
     a = G.shape[0]
     dt = A0.dtype
@@ -194,7 +264,8 @@ def lars_gram(A0, G, xnorm2, alpha, nonneg, max_iter, cap, codes, n_steps, gapin
     c = np.empty(a, dtype=dt)
     av = np.empty(a, dtype=dt)
     blocked = np.zeros(a, dtype=dt)                    # inf on active atoms, else 0
-    gbuf = np.empty(a, dtype=dt)
+    gbits = np.empty(a, dtype=mask.dtype)
+    gbuf = gbits.view(dt)                              # candidate steps (>= 0), and as bits
     L = np.zeros((cap, cap), dtype=dt)
     rd = np.zeros(cap, dtype=dt)
     act = np.empty(cap, dtype=np.int64)
@@ -230,7 +301,14 @@ def lars_gram(A0, G, xnorm2, alpha, nonneg, max_iter, cap, codes, n_steps, gapin
             u0 = u[0]
             for t in range(a):
                 av[t] = u0 * row[t]
-            for p in range(1, m):
+            p = 1
+            while p + 3 < m:                            # four atoms per pass over av
+                u0, u1, u2, u3 = u[p], u[p + 1], u[p + 2], u[p + 3]
+                r0, r1, r2, r3 = G[act[p]], G[act[p + 1]], G[act[p + 2]], G[act[p + 3]]
+                for t in range(a):
+                    av[t] += (u0 * r0[t] + u1 * r1[t]) + (u2 * r2[t] + u3 * r3[t])
+                p += 4
+            for p in range(p, m):
                 up = u[p]
                 row = G[act[p]]
                 for t in range(a):
@@ -250,12 +328,7 @@ def lars_gram(A0, G, xnorm2, alpha, nonneg, max_iter, cap, codes, n_steps, gapin
                     h = (lam + c[t]) / (1.0 + av[t])
                     h = h if h > tiny else inf
                     gbuf[t] = max(min(g, h), blocked[t])
-            gj = inf
-            jn = -1
-            for t in range(a):
-                if gbuf[t] < gj:
-                    gj = gbuf[t]
-                    jn = t
+            gj, jn = _argmin_nonneg_bits(gbits, gbuf)
             gd = inf
             pd = -1
             for p in range(m):
@@ -395,26 +468,58 @@ def _task_size(a: int) -> int:
     return max(16, 65536 // max(a, 1))
 
 
-def _products(X, D, batch_size, default_rows):
-    """``G = D D^T`` and, per chunk of rows, the chunk's slice and ``A0 = X[chunk] D^T``
-    (signals x atoms), NumPy arrays computed by torch."""
-    import torch
+_BLAS = None
+
+
+def _one_blas_thread():
+    """A context in which NumPy's BLAS runs on the calling thread only (threadpoolctl): each
+    task's product runs inside a worker of :func:`run_blocks`, which already spreads the
+    tasks over the cores, so a multithreaded BLAS would oversubscribe them."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+def _in_tasks(kernel, X, D, batch_size, n_threads, rows_out, *per_signal):
+    r"""Run ``kernel(A0, G, *per_signal_rows, start=0, stop=rows)`` task by task, each task's
+    correlations ``A0 = X[task] D^T`` computed by the worker that codes it, into that worker's
+    buffer, so that they are still in cache when the kernel reads them and no
+    ``signals x atoms`` array of them is ever stored.
+
+    ``per_signal`` lists the kernel's arguments after ``G``: arrays with one row per signal
+    (sliced to the task) and scalars, in the kernel's order; ``rows_out`` says which of them
+    are per-signal arrays. A task's rows are a fixed run of signals (at most ``batch_size``,
+    else :func:`_task_size`), whatever the number of threads, and its product is computed on
+    one thread, so every signal's arithmetic is the same for any number of threads."""
     from ._arrays import check_int
-    if batch_size is None:
-        batch_size = default_rows
-    batch_size = check_int(batch_size, "batch_size", min_value=1)
-    dt = X.dtype
-    if dt != torch.float64:                            # float32: products in float64, rounded
-        X, D = X.double(), D.double()                  # once (MKL's sgemm rounds differently
-    G = torch.mm(D, D.T).to(dt).numpy()                # for different thread counts)
-    DT = D.T.contiguous()
-    for i in range(0, X.shape[0], batch_size):
-        sl = slice(i, min(X.shape[0], i + batch_size))
-        yield sl, G, torch.mm(X[sl], DT).to(dt).numpy()
+    n, a = X.shape[0], D.shape[0]
+    task = _task_size(a)
+    if batch_size is not None:
+        task = min(task, check_int(batch_size, "batch_size", min_value=1))
+    DT = np.ascontiguousarray(D.T)
+    local = threading.local()
+
+    def work(lo, hi):
+        buf = getattr(local, "buf", None)
+        if buf is None:
+            buf = local.buf = np.empty((task, a), dtype=X.dtype)
+        A0 = buf[:hi - lo]
+        np.matmul(X[lo:hi], DT, out=A0)
+        args = [v[lo:hi] if r else v for v, r in zip(per_signal, rows_out)]
+        kernel(A0, G, *args, 0, hi - lo)
+
+    with _one_blas_thread():                           # (a BLAS thread woken here would
+        G = D @ D.T                                    # spin beside the workers)
+        run_blocks(work, n, n_threads, task=task)
 
 
-def _default_rows(a: int) -> int:
-    return max(256, 2**21 // a)                        # A0 of a chunk: at most 16 MB
+def _inputs(X, D):
+    """NumPy views of the CPU tensors ``X``, ``D`` (C-contiguous) and ``|x_i|^2``."""
+    Xn = np.ascontiguousarray(X.numpy())
+    Dn = np.ascontiguousarray(D.numpy())
+    return Xn, Dn, np.einsum("ij,ij->i", Xn, Xn)
 
 
 def omp_codes(X, D, k: int, tol: float | None, batch_size: int | None, n_threads: int):
@@ -422,18 +527,15 @@ def omp_codes(X, D, k: int, tol: float | None, batch_size: int | None, n_threads
 
     Returns dense codes (NumPy, ``X``'s dtype), the atoms selected per signal and the final
     squared residual norms (float64)."""
-    n, a = X.shape[0], D.shape[0]
-    dt = np.dtype(X.numpy().dtype)
-    codes = np.zeros((n, a), dtype=dt)                 # calloc: pages are zeroed where written
+    Xn, Dn, xn2 = _inputs(X, D)
+    n, a = Xn.shape[0], Dn.shape[0]
+    codes = np.zeros((n, a), dtype=Xn.dtype)           # calloc: pages are zeroed where written
     n_sel = np.zeros(n, dtype=np.int64)
     energy = np.zeros(n, dtype=np.float64)
-    use_tol = tol is not None
-    xn2 = (X * X).sum(dim=1).numpy()
-    kernel = omp_gram
-    task = _task_size(a)
-    for sl, G, A0 in _products(X, D, batch_size, _default_rows(a)):
-        run_blocks(kernel, sl.stop - sl.start, n_threads, A0, G, xn2[sl], k,
-                   float(tol or 0.0), use_tol, codes[sl], n_sel[sl], energy[sl], task=task)
+    _in_tasks(omp_gram, Xn, Dn, batch_size, n_threads,
+              (True, False, False, False, True, True, True, False),
+              xn2, k, float(tol or 0.0), tol is not None, codes, n_sel, energy,
+              _sign_mask(Xn.dtype))
     return codes, n_sel, energy
 
 
@@ -445,18 +547,15 @@ def lasso_codes(X, D, alpha: float, nonneg: bool, max_iter: int, batch_size: int
     relative duality gap ``(P - D) / P`` computed from the inner products (float64; the same
     quantity as ``solvers._relative_gap``, with the dual point the residual rescaled to be dual
     feasible) and a bound on that gap's rounding error (relative to ``P``)."""
-    n, a, f = X.shape[0], D.shape[0], D.shape[1]
-    dt = np.dtype(X.numpy().dtype)
-    codes = np.zeros((n, a), dtype=dt)
+    Xn, Dn, xn2 = _inputs(X, D)
+    n, a, f = Xn.shape[0], Dn.shape[0], Dn.shape[1]
+    codes = np.zeros((n, a), dtype=Xn.dtype)
     steps = np.zeros(n, dtype=np.int64)
     info = np.zeros((n, 3), dtype=np.float64)
-    xn2 = (X * X).sum(dim=1).numpy()
-    cap = min(a, f)
-    kernel = lars_gram
-    task = _task_size(a)
-    for sl, G, A0 in _products(X, D, batch_size, _default_rows(a)):
-        run_blocks(kernel, sl.stop - sl.start, n_threads, A0, G, xn2[sl], float(alpha),
-                   bool(nonneg), int(max_iter), cap, codes[sl], steps[sl], info[sl], task=task)
+    _in_tasks(lars_gram, Xn, Dn, batch_size, n_threads,
+              (True, False, False, False, False, True, True, True, False),
+              xn2, float(alpha), bool(nonneg), int(max_iter), min(a, f), codes, steps, info,
+              _sign_mask(Xn.dtype))
     primal, dual, err = info[:, 0], info[:, 1], info[:, 2]
     tiny = np.finfo(np.float64).tiny
     denom = np.maximum(primal, tiny)

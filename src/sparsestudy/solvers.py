@@ -414,8 +414,9 @@ def lasso(X: Any, D: Any, alpha: float, *, nonneg: bool = False, max_iter: int =
     tol : float >= 0
         Relative duality gap to certify.
     batch_size : int, optional
-        Samples per chunk; default ``2**22 // n_atoms`` (compiled), else 512 on the CPU and
-        all samples on a GPU.
+        Samples per chunk. Compiled: at most this many signals per task (each task's
+        product ``X D^T`` is computed by the thread that codes it); default
+        ``max(16, 65536 // n_atoms)``. Torch: 512 on the CPU, all samples on a GPU.
     device : str or torch.device, optional
     backend : {"auto", "compiled", "torch"}
         ``"auto"``: compiled on the CPU, torch elsewhere.
@@ -678,9 +679,11 @@ def omp(X: Any, D: Any, n_nonzero: int | None = None, *, tol: float | None = Non
     tol : float, optional
         Stop a sample once its squared residual norm is at most ``tol``.
     batch_size : int, optional
-        Samples per chunk (memory is about ``batch_size * (n_nonzero * n_features + n_atoms)``);
-        default ``2**22 // n_atoms`` (compiled), 512 (torch on the CPU: the chunk stays in
-        cache), all samples on a GPU.
+        Samples per chunk. Compiled: at most this many signals per task (each task's
+        product ``X D^T`` is computed by the thread that codes it); default
+        ``max(16, 65536 // n_atoms)``. Torch (memory about
+        ``batch_size * (n_nonzero * n_features + n_atoms)``): 512 on the CPU (the chunk stays
+        in cache), all samples on a GPU.
     device : str or torch.device, optional
         Where to compute (default: where ``X`` lives).
     backend : {"auto", "compiled", "torch"}
